@@ -1,0 +1,15 @@
+"""Small, documented fixes that make the OpenMMLab 2.x stack work on current PyTorch.
+
+See docs/compat.md. Importing :mod:`mmseg_ext` applies them once:
+
+* :func:`allow_mmengine_checkpoint_types` allow-lists, for ``torch.load(weights_only=True)``
+  (the default since torch 2.6), exactly the non-tensor types an mmengine Runner checkpoint holds.
+* :func:`make_checkpoint_saving_atomic` makes ``Runner.save_checkpoint`` write to a temporary file
+  and rename it, so an interrupted save never leaves a truncated checkpoint behind.
+"""
+from .checkpoint import allow_mmengine_checkpoint_types, make_checkpoint_saving_atomic
+
+allow_mmengine_checkpoint_types()
+make_checkpoint_saving_atomic()
+
+__all__ = ['allow_mmengine_checkpoint_types', 'make_checkpoint_saving_atomic']

@@ -1,0 +1,75 @@
+"""Checkpoint loading and saving on torch >= 2.6 (REFERENCE section 1).
+
+torch >= 2.6 loads with ``weights_only=True``; mmengine 0.10.7 calls ``torch.load`` without the
+argument, so ``--resume`` fails on the non-tensor objects its checkpoints hold. We allow-list exactly
+those types instead of switching the safety off.
+"""
+import codecs
+import collections
+import os
+import os.path as osp
+import tempfile
+
+import numpy as np
+import torch
+from mmengine.logging.history_buffer import HistoryBuffer
+
+
+def _numpy_globals():
+    """numpy's pickling helpers under both their numpy 1.x and 2.x module paths.
+
+    A checkpoint written under numpy 1.x names ``numpy.core.multiarray``; numpy 2.x names
+    ``numpy._core.multiarray``. Both map to the same objects of the running numpy.
+    """
+    multiarray = np._core.multiarray if hasattr(np, '_core') else np.core.multiarray
+    found = []
+    for module in ('numpy.core.multiarray', 'numpy._core.multiarray'):
+        found += [(multiarray._reconstruct, f'{module}._reconstruct'),
+                  (multiarray.scalar, f'{module}.scalar')]
+    found += [np.ndarray, np.dtype]
+    # numpy >= 1.25 pickles dtypes through their classes in numpy.dtypes (e.g. Float64DType).
+    dtypes = getattr(np, 'dtypes', None)
+    if dtypes is not None:
+        found += [getattr(dtypes, name) for name in dir(dtypes) if name.endswith('DType')]
+    return found
+
+
+def allow_mmengine_checkpoint_types():
+    """Allow-list the types an mmengine Runner checkpoint holds (measured with pickletools)."""
+    torch.serialization.add_safe_globals([
+        collections.OrderedDict,
+        HistoryBuffer,
+        codecs.encode,
+        getattr,  # HistoryBuffer pickles its statistic methods via getattr(cls, name)
+        *_numpy_globals(),
+    ])
+
+
+def _atomic_save_checkpoint(original):
+
+    def save_checkpoint(checkpoint, filename, file_client_args=None, backend_args=None):
+        if '://' in str(filename) or file_client_args or backend_args:
+            return original(checkpoint, filename, file_client_args, backend_args)
+        directory = osp.dirname(osp.abspath(filename))
+        os.makedirs(directory, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix='.tmp-', suffix='.pth', dir=directory)
+        try:
+            with os.fdopen(fd, 'wb') as f:
+                torch.save(checkpoint, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, filename)
+        except BaseException:
+            if osp.exists(tmp):
+                os.remove(tmp)
+            raise
+
+    save_checkpoint.__wrapped__ = original
+    return save_checkpoint
+
+
+def make_checkpoint_saving_atomic():
+    """Route ``Runner.save_checkpoint`` through a write-to-temp-then-rename save for local paths."""
+    import mmengine.runner.runner as runner_module
+    if not hasattr(runner_module.save_checkpoint, '__wrapped__'):
+        runner_module.save_checkpoint = _atomic_save_checkpoint(runner_module.save_checkpoint)
