@@ -1,0 +1,59 @@
+"""Write the built-in synthetic data set in the on-disk layout of ADE20K, Cityscapes or COCO.
+
+Example: python tools/misc/make_toy_data.py --format ade20k --out data/toy_ade20k
+See docs/toy_data.md for the scenes, classes and layouts.
+"""
+import argparse
+import importlib.util
+import json
+import time
+from pathlib import Path
+
+
+def _load_toy_data():
+    """Load mmseg_ext/utils/toy_data.py by path: importing the package would pull in the whole
+    OpenMMLab stack (mmcv ops, mmseg, mmdet), which generating files does not need."""
+    path = Path(__file__).resolve().parents[2] / 'mmseg_ext' / 'utils' / 'toy_data.py'
+    spec = importlib.util.spec_from_file_location('mmseg_ext_toy_data', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+toy_data = _load_toy_data()
+
+DEFAULT_COUNTS = {'ade20k': (40, 10), 'cityscapes': (24, 6), 'coco-panoptic': (40, 10)}
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--format', required=True, choices=sorted(toy_data.GENERATORS))
+    parser.add_argument('--out', required=True, help='output directory')
+    parser.add_argument('--num-train', type=int, help='training images (default per format)')
+    parser.add_argument('--num-val', type=int, help='validation images (default per format)')
+    parser.add_argument('--size', type=int, nargs=2, metavar=('H', 'W'),
+                        help='image height and width (default per format)')
+    parser.add_argument('--seed', type=int, default=0)
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    num_train, num_val = DEFAULT_COUNTS[args.format]
+    start = time.perf_counter()
+    info = toy_data.GENERATORS[args.format](
+        args.out,
+        num_train=num_train if args.num_train is None else args.num_train,
+        num_val=num_val if args.num_val is None else args.num_val,
+        size=tuple(args.size or toy_data.DEFAULT_SIZES[args.format]),
+        seed=args.seed)
+    print(f'{args.format}: wrote toy data in {time.perf_counter() - start:.1f} s')
+    print(f'data_root: {info["data_root"]}')
+    for split, where in info['splits'].items():
+        print(f'{split}: ' + json.dumps(where))
+    print(f'classes ({len(info["classes"])}): {", ".join(info["classes"])}')
+    print(f'meta: {info["meta_file"]}')
+
+
+if __name__ == '__main__':
+    main()
