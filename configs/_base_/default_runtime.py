@@ -1,0 +1,19 @@
+# Runtime shared by the segmentation configs (mmseg 1.x conventions).
+default_scope = 'mmseg'
+custom_imports = dict(imports=['mmseg_ext'], allow_failed_imports=False)
+env_cfg = dict(
+    cudnn_benchmark=True,
+    mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
+    dist_cfg=dict(backend='nccl'),
+)
+vis_backends = [dict(type='LocalVisBackend')]
+visualizer = dict(type='SegLocalVisualizer', vis_backends=vis_backends, name='visualizer')
+log_processor = dict(by_epoch=False)
+log_level = 'INFO'
+load_from = None
+resume = False
+# RNG states travel in checkpoints, so --resume continues exactly (see docs/compat.md).
+custom_hooks = [dict(type='RNGStateHook')]
+randomness = dict(seed=0)
+
+tta_model = dict(type='SegTTAModel')

@@ -1,0 +1,7 @@
+# SegFormer-B3 on ADE20K, 512x512, 160k iterations, 8 GPUs x 2 images (official recipe).
+_base_ = './mit-b0_ade20k.py'
+pretrained = ('https://download.openmmlab.com/mmsegmentation/v0.5/pretrain/segformer/'
+              'mit_b3_20220624-13b1141c.pth')
+model = dict(
+    backbone=dict(arch='b3', init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
+    decode_head=dict(in_channels=[64, 128, 320, 512], channels=768))

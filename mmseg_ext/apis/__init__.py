@@ -1,0 +1,3 @@
+from .launch import build_runner, load_config
+
+__all__ = ['build_runner', 'load_config']

@@ -1,0 +1,96 @@
+"""Convert SegFormer weights (official, HF transformers or mmseg 1.x) to mmseg_ext's layout.
+
+    python tools/model_converters/segformer_weights.py SRC DST --from {official,hf,mmseg}
+
+SRC is a .pth/.bin/.safetensors file or a directory written by ``save_pretrained``. DST loads
+with ``tools/test.py CONFIG DST`` and ``mmseg.apis.init_model``. Keys that cannot be mapped stop
+the conversion with their names; keys that are dropped on purpose (the ImageNet classifier
+``head.*``, the official model's unused ``decode_head.conv_seg``) are listed.
+ImageNet MiT checkpoints (``mit_b*.pth``) need no conversion: ``init_cfg`` loads them as they are.
+"""
+import argparse
+import os.path as osp
+
+import torch
+
+from mmseg_ext.models.backbones.mit import convert_mit_state_dict
+from mmseg_ext.models.decode_heads import convert_hf_head, convert_official_head
+
+
+def read_state_dict(src):
+    if osp.isdir(src):
+        for name in ('model.safetensors', 'pytorch_model.bin'):
+            if osp.isfile(osp.join(src, name)):
+                src = osp.join(src, name)
+                break
+        else:
+            raise FileNotFoundError(f'{src} holds neither model.safetensors nor '
+                                    'pytorch_model.bin (is it a save_pretrained directory?)')
+    if not osp.isfile(src):
+        raise FileNotFoundError(f'checkpoint {src!r} does not exist')
+    if src.endswith('.safetensors'):
+        from safetensors.torch import load_file
+        return load_file(src)
+    checkpoint = torch.load(src, map_location='cpu', weights_only=True)
+    for key in ('state_dict', 'model'):
+        if isinstance(checkpoint, dict) and key in checkpoint:
+            return checkpoint[key]
+    return checkpoint
+
+
+def split(state, backbone_prefixes, head_prefix):
+    backbone, head, other = {}, {}, []
+    for key, value in state.items():
+        if key.startswith(head_prefix):
+            head[key.removeprefix(head_prefix)] = value
+        elif key.startswith(backbone_prefixes):
+            backbone[key] = value
+        else:
+            other.append(key)
+    return backbone, head, other
+
+
+def convert(state, source):
+    """Return (converted state dict, list of dropped keys with the reason)."""
+    dropped = []
+    if source == 'official':
+        if not any(k.startswith(('backbone.', 'decode_head.')) for k in state):
+            state = {f'backbone.{k}': v for k, v in state.items()}  # ImageNet mit_b*.pth
+        backbone, head, other = split(state, 'backbone.', 'decode_head.')
+        dropped += [(k, 'ImageNet classifier') for k in backbone if k.startswith('backbone.head.')]
+        if 'linear_pred.weight' in head:
+            dropped += [(f'decode_head.{k}', 'unused in the official model')
+                        for k in head if k.startswith('conv_seg.')]
+        head = convert_official_head(head)
+    elif source == 'hf':
+        backbone, head, other = split(state, 'segformer.', 'decode_head.')
+        head = convert_hf_head(head)
+    elif source == 'mmseg':
+        # mmseg's SegformerHead (BN + ReLU per level) is not the paper's head: it is kept
+        # under its own keys, for configs with decode_head=dict(type='SegformerHead', ...).
+        backbone, head, other = split(state, 'backbone.', 'decode_head.')
+    else:
+        raise ValueError(f'--from {source!r}: choose official, hf or mmseg')
+    if other:
+        raise KeyError(f'keys outside the backbone and decode head: {sorted(other)[:20]}')
+    out = {f'backbone.{k}': v for k, v in convert_mit_state_dict(backbone, source).items()}
+    out.update({f'decode_head.{k}': v for k, v in head.items()})
+    return out, dropped
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('src', help='checkpoint file or save_pretrained directory')
+    parser.add_argument('dst', help='output .pth')
+    parser.add_argument('--from', dest='source', required=True, choices=['official', 'hf', 'mmseg'])
+    args = parser.parse_args()
+    state, dropped = convert(read_state_dict(args.src), args.source)
+    for key, why in dropped:
+        print(f'dropped {key} ({why})')
+    torch.save(dict(state_dict=state, meta=dict(converted_from=args.source, source=args.src)),
+               args.dst)
+    print(f'wrote {len(state)} tensors to {args.dst}')
+
+
+if __name__ == '__main__':
+    main()

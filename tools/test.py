@@ -1,0 +1,100 @@
+"""Test (and evaluate) a checkpoint: segmentation (mmseg) or panoptic (mmdet) configs.
+
+Flags as in mmseg 1.x / mmdet 3.x. ``--out`` is a directory of predicted label maps for
+segmentation configs (mmseg) and a ``.pkl`` of results for panoptic configs (mmdet).
+"""
+import argparse
+import os
+import os.path as osp
+
+from mmengine.config import ConfigDict, DictAction
+
+import mmseg_ext  # noqa: F401  (registers modules, applies compat fixes)
+from mmseg_ext.apis import build_runner, load_config
+from mmseg_ext.utils import check_checkpoint_matches
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description='Test (and eval) a model')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='the dir to save logs and metrics')
+    parser.add_argument('--out', help='segmentation: dir for predicted label maps; '
+                        'panoptic: .pkl file for the raw results')
+    parser.add_argument('--show', action='store_true', help='show results in a window')
+    parser.add_argument('--show-dir', help='dir to save painted predictions')
+    parser.add_argument('--wait-time', type=float, default=2, help='interval of --show (s)')
+    parser.add_argument('--tta', action='store_true', help='multi-scale + flip test')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, e.g. test_dataloader.batch_size=2')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def _enable_visualization(cfg, args, panoptic):
+    hook = cfg.default_hooks.get('visualization')
+    if hook is None:
+        raise KeyError(f'{args.config} has no default_hooks.visualization, which --show and '
+                       '--show-dir need')
+    hook['draw'] = True
+    if args.show:
+        hook['show'] = True
+        hook['wait_time'] = args.wait_time
+    if args.show_dir:
+        if panoptic:
+            hook['test_out_dir'] = args.show_dir
+        else:
+            cfg.visualizer['save_dir'] = args.show_dir
+
+
+def _dataset_cfg(cfg):
+    dataset = cfg.test_dataloader.dataset
+    while 'dataset' in dataset:
+        dataset = dataset['dataset']
+    return dataset
+
+
+def main():
+    args = parse_args()
+    cfg = load_config(args.config, args.cfg_options)
+    panoptic = cfg.get('default_scope') == 'mmdet'
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    if not osp.isfile(args.checkpoint) and '://' not in args.checkpoint:
+        raise FileNotFoundError(f'checkpoint {args.checkpoint!r} does not exist')
+    cfg.load_from = args.checkpoint
+    if args.show or args.show_dir:
+        _enable_visualization(cfg, args, panoptic)
+    if args.tta:
+        for key in ('tta_model', 'tta_pipeline'):
+            if key not in cfg:
+                raise KeyError(f'--tta needs `{key}` in {args.config}')
+        _dataset_cfg(cfg)['pipeline'] = cfg.tta_pipeline
+        cfg.model = ConfigDict(**cfg.tta_model, module=cfg.model)
+    if args.out is not None and not panoptic:
+        evaluators = cfg.test_evaluator
+        for evaluator in evaluators if isinstance(evaluators, list) else [evaluators]:
+            if evaluator['type'] == 'IoUMetric':
+                evaluator['output_dir'] = args.out
+                evaluator['keep_results'] = True
+
+    runner = build_runner(cfg, args.launcher)
+    if osp.isfile(args.checkpoint):  # fail on mismatched keys instead of a warning
+        model = runner.model.module if args.tta else runner.model
+        check_checkpoint_matches(getattr(model, 'module', model), args.checkpoint)
+    if args.out is not None and panoptic:
+        from mmdet.evaluation import DumpDetResults
+        if not args.out.endswith(('.pkl', '.pickle')):
+            raise ValueError(f'--out {args.out!r}: panoptic results are dumped to a .pkl file')
+        runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=args.out))
+    runner.test()
+
+
+if __name__ == '__main__':
+    main()
