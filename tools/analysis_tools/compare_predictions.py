@@ -1,0 +1,214 @@
+"""Side-by-side qualitative comparison of segmentation models (as in SegFormer Figs. 5-6).
+
+For each image: the image (optionally corrupted), its ground truth when known, then each model's
+prediction coloured with the dataset palette and labelled with the model name. Writes one PNG per
+image and ``contact_sheet.png`` with all images as rows.
+
+Ground truth comes from ``--gt`` (a file, or a folder searched by the image's stem) or, failing
+that, from the first config's test dataset when the image is one of its samples.
+
+Example::
+
+    python tools/analysis_tools/compare_predictions.py \
+        --models configs/a.py a.pth configs/b.py b.pth --names B0 B1 \
+        --images data/ade/images/validation --max-images 4 --out-dir work_dirs/compare
+    # the same images under snow, severity 3:
+    ... --corruption snow --severity 3
+"""
+import argparse
+import glob
+import os
+import os.path as osp
+
+import mmcv
+import numpy as np
+
+IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
+IGNORE_COLOUR = (0, 0, 0)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Compare model predictions side by side.')
+    parser.add_argument('--models', nargs='+', required=True, metavar='CFG CKPT',
+                        help='config and checkpoint pairs')
+    parser.add_argument('--names', nargs='+', help='one label per model; default: config name')
+    parser.add_argument('--images', required=True, help='an image file or a folder of images')
+    parser.add_argument('--gt', help='ground-truth label map, or a folder of them (by stem)')
+    parser.add_argument('--gt-reduce-zero-label', action='store_true',
+                        help='--gt maps use 0 as ignore and classes from 1 (ADE20K files)')
+    parser.add_argument('--out-dir', required=True)
+    parser.add_argument('--max-images', type=int, default=8)
+    parser.add_argument('--corruption', help='corrupt the images first (imagecorruptions name)')
+    parser.add_argument('--severity', type=int, default=3)
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--device', default='cpu')
+    args = parser.parse_args(argv)
+    if len(args.models) % 2:
+        parser.error('--models takes CONFIG CHECKPOINT pairs')
+    args.models = list(zip(args.models[::2], args.models[1::2]))
+    if args.names and len(args.names) != len(args.models):
+        parser.error('--names needs one name per model')
+    args.names = args.names or [osp.splitext(osp.basename(c))[0] for c, _ in args.models]
+    return args
+
+
+def list_images(path, limit):
+    if osp.isfile(path):
+        return [path]
+    files = sorted(f for f in glob.glob(osp.join(path, '**', '*'), recursive=True)
+                   if f.lower().endswith(IMAGE_SUFFIXES))
+    if not files:
+        raise FileNotFoundError(f'no images under {path}')
+    return files[:limit]
+
+
+def _stem(path):
+    return osp.splitext(osp.basename(path))[0]
+
+
+def dataset_ground_truth(config):
+    """{absolute image path: label-map loader} for the config's test dataset, if it builds."""
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from mmseg.datasets.transforms import LoadAnnotations
+    from mmseg.registry import DATASETS
+
+    cfg = Config.fromfile(config)
+    init_default_scope(cfg.get('default_scope', 'mmseg'))
+    dataset_cfg = cfg.test_dataloader.dataset.copy()
+    dataset_cfg['pipeline'] = []
+    try:
+        dataset = DATASETS.build(dataset_cfg)
+    except (FileNotFoundError, OSError, ValueError) as err:
+        print(f'no ground truth from {config}: {err}')
+        return {}
+    loader = LoadAnnotations()
+
+    def load(info):
+        info = dict(info, seg_fields=[])
+        return loader(info)['gt_seg_map']
+
+    return {osp.abspath(info['img_path']): (lambda info=info: load(info))
+            for info in (dataset.get_data_info(i) for i in range(len(dataset)))}
+
+
+def given_ground_truth(path, image, reduce_zero_label):
+    """The label map for ``image`` from ``--gt`` (file, or folder searched by stem), or None."""
+    if osp.isfile(path):
+        candidates = [path]
+    else:
+        candidates = sorted(glob.glob(osp.join(path, '**', _stem(image) + '*'), recursive=True))
+    if not candidates:
+        return None
+    label = mmcv.imread(candidates[0], flag='unchanged', backend='pillow')
+    if label.ndim == 3:
+        label = label[..., 0]
+    label = label.astype(np.int64)
+    if reduce_zero_label:
+        label = np.where(label == 0, 255, label - 1)
+    return label
+
+
+def colourise(label, palette):
+    """Class indices -> RGB with the dataset palette; ignore (and unknown) labels are black."""
+    palette = np.asarray(palette, dtype=np.uint8)
+    out = np.zeros((*label.shape, 3), dtype=np.uint8)
+    out[:] = IGNORE_COLOUR
+    valid = (label >= 0) & (label < len(palette))
+    out[valid] = palette[label[valid]]
+    return out
+
+
+def dataset_palette(model):
+    meta = getattr(model, 'dataset_meta', None) or {}
+    classes = meta.get('classes')
+    palette = meta.get('palette')
+    if palette is None:
+        num = model.decode_head.num_classes
+        palette = np.random.default_rng(0).integers(0, 255, (num, 3)).tolist()
+        classes = classes or [str(i) for i in range(num)]
+    return list(classes), palette
+
+
+def compose_row(panels, titles, axes):
+    for ax, panel, title in zip(axes, panels, titles):
+        ax.imshow(panel)
+        ax.set_title(title, fontsize=9)
+        ax.axis('off')
+
+
+def save_figure(panels, titles, legend, path):
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.6), squeeze=False)
+    compose_row(panels, titles, axes[0])
+    if legend:
+        handles = [Patch(color=np.asarray(c) / 255.0, label=n) for n, c in legend]
+        fig.legend(handles=handles, loc='lower center', ncol=min(len(handles), 6), fontsize=8,
+                   frameon=False)
+    fig.tight_layout(rect=(0, 0.1 if legend else 0, 1, 1))
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def save_contact_sheet(rows, titles, path):
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(rows), len(titles), squeeze=False,
+                             figsize=(2.6 * len(titles), 2.4 * len(rows)))
+    for r, panels in enumerate(rows):
+        compose_row(panels, titles if r == 0 else [''] * len(titles), axes[r])
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def legend_entries(labels, classes, palette, limit=12):
+    """The classes covering most pixels across the shown label maps, largest first."""
+    counts = np.zeros(len(palette), dtype=np.int64)
+    for label in labels:
+        valid = label[(label >= 0) & (label < len(palette))]
+        counts += np.bincount(valid.ravel(), minlength=len(palette))
+    order = [i for i in np.argsort(-counts) if counts[i] > 0][:limit]
+    return [(classes[i] if i < len(classes) else str(i), palette[i]) for i in order]
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from mmseg.apis import inference_model, init_model
+
+    import mmseg_ext  # noqa: F401  (registers the project's modules)
+    from mmseg_ext.datasets.transforms.corruption import corrupt_image, image_seed
+
+    models = [init_model(cfg, ckpt, device=args.device) for cfg, ckpt in args.models]
+    classes, palette = dataset_palette(models[0])
+    known_gt = {} if args.gt else dataset_ground_truth(args.models[0][0])
+    images = list_images(args.images, args.max_images)
+    os.makedirs(args.out_dir, exist_ok=True)
+    image_title = 'image' if not args.corruption else f'{args.corruption} s{args.severity}'
+    rows, row_titles = [], None
+    for path in images:
+        bgr = mmcv.imread(path)
+        if args.corruption:
+            bgr = corrupt_image(bgr, args.corruption, args.severity,
+                                image_seed(args.seed, path))
+        if args.gt:
+            gt = given_ground_truth(args.gt, path, args.gt_reduce_zero_label)
+        else:
+            gt = known_gt[osp.abspath(path)]() if osp.abspath(path) in known_gt else None
+        preds = [inference_model(m, bgr).pred_sem_seg.data[0].cpu().numpy() for m in models]
+        labels = ([gt] if gt is not None else []) + preds
+        panels = [mmcv.bgr2rgb(bgr)] + [colourise(label, palette) for label in labels]
+        titles = [image_title] + (['ground truth'] if gt is not None else []) + args.names
+        save_figure(panels, titles, legend_entries(labels, classes, palette),
+                    osp.join(args.out_dir, _stem(path) + '.png'))
+        if row_titles is None or titles == row_titles:  # the sheet needs equal columns
+            rows.append(panels)
+            row_titles = titles
+    save_contact_sheet(rows, row_titles, osp.join(args.out_dir, 'contact_sheet.png'))
+    print(f'{len(images)} figures and contact_sheet.png in {args.out_dir}')
+
+
+if __name__ == '__main__':
+    main()

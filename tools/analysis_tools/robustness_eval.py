@@ -1,0 +1,346 @@
+"""Evaluate a model on its test set under image corruptions (Cityscapes-C, SegFormer Sec. 4.4).
+
+For every (corruption, severity) pair the test pipeline gets an ``ImageCorruption`` transform right
+after image loading, so whole and slide inference, TTA and any dataset work unchanged. The Runner
+(model, checkpoint) is built once; each pair gets a fresh test loop with its own dataloader and
+evaluator. Results are appended to ``WORK_DIR/robustness/results.json`` after every pair, so a
+crashed run resumes without recomputing finished pairs; then ``table.csv``, ``table.md`` and
+``plot.png`` are written. Segmentation configs (default_scope 'mmseg') report mIoU; Panoptic
+SegFormer configs (default_scope 'mmdet') report PQ. Under a launcher only rank 0 writes files.
+
+Example::
+
+    python tools/analysis_tools/robustness_eval.py CONFIG CKPT --work-dir work_dirs/rob
+    python tools/analysis_tools/robustness_eval.py CONFIG CKPT \\
+        --corruptions noise fog --severities 0 1 3 5
+"""
+import argparse
+import copy
+import csv
+import json
+import os
+import os.path as osp
+
+from mmengine.config import Config, DictAction
+
+SCOPE_METRIC = {'mmseg': 'mIoU', 'mmdet': 'PQ'}
+CLEAN = 'clean'
+RESULTS_FILE = 'results.json'
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Robustness to common corruptions.')
+    parser.add_argument('config')
+    parser.add_argument('checkpoint')
+    parser.add_argument(
+        '--corruptions', nargs='+', default=['paper'],
+        help="corruption names, families (noise, blur, weather, digital) or sets: 'paper' (the 16 "
+             "of SegFormer Table 6, default), 'imagenet-c' (the package's 15 common), 'all' (19)")
+    parser.add_argument('--severities', nargs='+', type=int, default=[0, 1, 2, 3, 4, 5],
+                        help='0 is the clean test set, evaluated once')
+    parser.add_argument('--work-dir', help='default: ./work_dirs/<config name>')
+    parser.add_argument('--seed', type=int, default=0, help='base seed of the corruptions')
+    parser.add_argument('--metric', help='metric to tabulate; default mIoU (mmseg) or PQ (mmdet)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, as in tools/test.py')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def resolve_corruptions(items):
+    """Expand set and family names into corruption names (order kept, duplicates dropped)."""
+    from mmseg_ext.datasets.transforms.corruption import (
+        ALL_CORRUPTIONS,
+        CORRUPTION_FAMILIES,
+        IMAGENET_C_CORRUPTIONS,
+        PAPER_CORRUPTIONS,
+    )
+    sets = {'paper': PAPER_CORRUPTIONS, 'imagenet-c': IMAGENET_C_CORRUPTIONS,
+            'all': ALL_CORRUPTIONS, **CORRUPTION_FAMILIES}
+    names = []
+    for item in items:
+        for name in sets.get(item, (item, )):
+            if name not in ALL_CORRUPTIONS:
+                raise ValueError(f'unknown corruption or set {name!r}')
+            if name not in names:
+                names.append(name)
+    return names
+
+
+def evaluation_pairs(corruptions, severities):
+    """(corruption, severity) pairs to evaluate; severity 0 is one ('clean', 0) pair."""
+    pairs = [(CLEAN, 0)] if 0 in severities else []
+    return pairs + [(c, s) for c in corruptions for s in sorted(set(severities)) if s > 0]
+
+
+def _insert_in_pipeline(pipeline, transform):
+    for i, step in enumerate(pipeline):
+        if str(step.get('type', '')).split('.')[-1].startswith('LoadImage'):
+            pipeline.insert(i + 1, transform)
+            return
+    raise ValueError('no LoadImage* transform in the test pipeline to put the corruption after')
+
+
+def _insert_in_dataset(dataset, transform):
+    if 'pipeline' in dataset:
+        _insert_in_pipeline(dataset['pipeline'], transform)
+    elif 'datasets' in dataset:  # ConcatDataset
+        for sub in dataset['datasets']:
+            _insert_in_dataset(sub, transform)
+    elif 'dataset' in dataset:  # RepeatDataset, ClassBalancedDataset, ...
+        _insert_in_dataset(dataset['dataset'], transform)
+    else:
+        raise ValueError('test dataset config has no pipeline')
+
+
+def corrupted_dataloader_cfg(dataloader_cfg, corruption, severity, seed):
+    """A copy of the test dataloader config whose pipeline corrupts each image after loading."""
+    cfg = copy.deepcopy(dataloader_cfg)
+    if corruption != CLEAN:
+        transform = dict(type='ImageCorruption', corruption=corruption, severity=severity,
+                         seed=seed)
+        _insert_in_dataset(cfg['dataset'], transform)
+    return cfg
+
+
+def pair_key(corruption, severity):
+    return f'{corruption}/{severity}'
+
+
+def load_results(path, header):
+    """Finished pairs from an earlier run; refuse to mix runs with other settings."""
+    if not osp.exists(path):
+        return dict(header, results={})
+    with open(path) as f:
+        data = json.load(f)
+    for key, value in header.items():
+        if key in ('config', 'checkpoint'):
+            continue
+        if data.get(key) != value:
+            raise ValueError(f'{path} was written with {key}={data.get(key)!r}, this run has '
+                             f'{value!r}: use another --work-dir')
+    return data
+
+
+def save_json(path, data):
+    tmp = f'{path}.tmp'
+    with open(tmp, 'w') as f:
+        json.dump(data, f, indent=1)
+    os.replace(tmp, path)
+
+
+def pick_metric(metrics, name):
+    """The value of ``name`` in an evaluator's output, whose keys may carry a 'prefix/'."""
+    for key, value in metrics.items():
+        if key.split('/')[-1] == name:
+            return float(value)
+    raise KeyError(f'metric {name!r} not among {sorted(metrics)}')
+
+
+def run_pairs(pairs, evaluate, results_path, data, write=True):
+    """Evaluate the pairs not yet in ``data`` and save after each one.
+
+    ``evaluate(corruption, severity)`` returns the evaluator's metric dict.
+    """
+    for corruption, severity in pairs:
+        key = pair_key(corruption, severity)
+        if key in data['results']:
+            continue
+        metrics = evaluate(corruption, severity)
+        data['results'][key] = {k: _plain(v) for k, v in metrics.items()}
+        if write:
+            save_json(results_path, data)
+    return data
+
+
+def _plain(value):
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+# ---- table and plot ----
+
+def build_table(data, corruptions, severities, metric):
+    """Rows: clean, every corruption, mean over corruptions. Columns: severities, mean, drop.
+
+    ``drop`` is the relative drop of the mean over severities against clean, in percent.
+    """
+    from mmseg_ext.datasets.transforms.corruption import corruption_family
+    sevs = sorted(s for s in set(severities) if s > 0)
+    results = data['results']
+
+    def value(c, s):
+        entry = results.get(pair_key(c, s))
+        return None if entry is None else pick_metric(entry, metric)
+
+    clean = value(CLEAN, 0)
+    rows = []
+    for c in corruptions:
+        per_sev = [value(c, s) for s in sevs]
+        rows.append(dict(name=c, family=corruption_family(c), values=per_sev))
+    columns = list(zip(*[r['values'] for r in rows])) if rows else [[] for _ in sevs]
+    rows.append(dict(name='mean', family='', values=[_mean(col) for col in columns]))
+    for row in rows:
+        row['mean'] = _mean(row['values'])
+        row['drop'] = (None if clean in (None, 0) or row['mean'] is None else
+                       100.0 * (clean - row['mean']) / clean)
+    return dict(metric=metric, clean=clean, severities=sevs, rows=rows)
+
+
+def _mean(values):
+    values = [v for v in values if v is not None]
+    return sum(values) / len(values) if values else None
+
+
+def _fmt(value):
+    return '' if value is None else f'{value:.2f}'
+
+
+def table_lines(table):
+    header = (['corruption', 'family'] + [f'severity {s}' for s in table['severities']] +
+              ['mean', 'rel. drop %'])
+    lines = [[CLEAN, '', *[''] * len(table['severities']), _fmt(table['clean']), '']]
+    for row in table['rows']:
+        lines.append([row['name'], row['family'], *map(_fmt, row['values']),
+                      _fmt(row['mean']), _fmt(row['drop'])])
+    return header, lines
+
+
+def write_table(table, out_dir):
+    header, lines = table_lines(table)
+    with open(osp.join(out_dir, 'table.csv'), 'w', newline='') as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(lines)
+    md = [f'{table["metric"]} per corruption and severity (clean = severity 0).', '',
+          '| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
+    md += ['| ' + ' | '.join(line) + ' |' for line in lines]
+    with open(osp.join(out_dir, 'table.md'), 'w') as f:
+        f.write('\n'.join(md) + '\n')
+
+
+def plot_table(table, path, title=''):
+    """One subplot per family, one line per corruption; severity 0 is the shared clean point.
+
+    Per-family subplots keep each corruption visible (family averages would hide, e.g., a blur
+    that hurts far more than the others) while the four panels compare the families.
+    """
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    families = []
+    for row in table['rows'][:-1]:
+        if row['family'] not in families:
+            families.append(row['family'])
+    fig, axes = plt.subplots(1, max(len(families), 1), figsize=(3.6 * max(len(families), 1), 3.4),
+                             sharey=True, squeeze=False)
+    for ax, family in zip(axes[0], families):
+        for row in table['rows'][:-1]:
+            if row['family'] != family:
+                continue
+            xs, ys = [], []
+            if table['clean'] is not None:
+                xs, ys = [0], [table['clean']]
+            for s, v in zip(table['severities'], row['values']):
+                if v is not None:
+                    xs.append(s)
+                    ys.append(v)
+            ax.plot(xs, ys, marker='o', markersize=3, label=row['name'].replace('_', ' '))
+        ax.set_title(family)
+        ax.set_xlabel('severity (0 = clean)')
+        ax.set_xticks(range(0, 6))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    axes[0][0].set_ylabel(table['metric'])
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# ---- runner ----
+
+def _setup_cpu_distributed(cfg):
+    """torchrun on CPU: mmengine 0.10.7 calls torch.cuda.set_device and gives DDP device_ids.
+
+    Initialise gloo ourselves (the Runner then skips its own init) and wrap without device_ids.
+    """
+    import torch
+    import torch.distributed as dist
+    if torch.cuda.is_available() or dist.is_initialized():
+        return
+    dist.init_process_group(backend='gloo')
+    cfg.model_wrapper_cfg = dict(type='MMDistributedDataParallel', device_ids=None)
+
+
+def build_runner(args):
+    from mmengine.runner import Runner
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    cfg.launcher = args.launcher
+    cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
+        './work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg.load_from = args.checkpoint
+    cfg.resume = False
+    if args.launcher == 'pytorch':
+        _setup_cpu_distributed(cfg)
+    return cfg, Runner.from_cfg(cfg)
+
+
+def make_evaluator(runner, cfg, seed):
+    """``evaluate(corruption, severity)`` on the runner's model with a fresh test loop."""
+    from mmengine.registry import LOOPS
+
+    def evaluate(corruption, severity):
+        loader = corrupted_dataloader_cfg(cfg.test_dataloader, corruption, severity, seed)
+        loop_cfg = copy.deepcopy(cfg.get('test_cfg') or dict())
+        loop_cfg.setdefault('type', 'TestLoop')
+        loop = LOOPS.build(loop_cfg, default_args=dict(
+            runner=runner, dataloader=loader, evaluator=copy.deepcopy(cfg.test_evaluator)))
+        runner._test_loop = loop  # hooks read runner.test_loop; mmengine has no setter
+        runner.logger.info(f'robustness: {corruption} severity {severity}')
+        return loop.run()
+
+    return evaluate
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from mmengine.dist import broadcast_object_list, get_rank
+    corruptions = resolve_corruptions(args.corruptions)
+    pairs = evaluation_pairs(corruptions, args.severities)
+    cfg, runner = build_runner(args)
+    metric = args.metric or SCOPE_METRIC[cfg.get('default_scope', 'mmseg')]
+    out_dir = osp.join(cfg.work_dir, 'robustness')
+    results_path = osp.join(out_dir, RESULTS_FILE)
+    is_main = get_rank() == 0
+    header = dict(config=args.config, checkpoint=args.checkpoint, seed=args.seed,
+                  scope=cfg.get('default_scope', 'mmseg'))
+    shared = [load_results(results_path, header) if is_main else None]
+    broadcast_object_list(shared)  # every rank must skip the same pairs
+    data = shared[0]
+    if is_main:
+        os.makedirs(out_dir, exist_ok=True)
+    runner.call_hook('before_run')
+    runner.load_or_resume()
+    data = run_pairs(pairs, make_evaluator(runner, cfg, args.seed), results_path, data,
+                     write=is_main)
+    runner.call_hook('after_run')
+    if is_main:
+        table = build_table(data, corruptions, args.severities, metric)
+        write_table(table, out_dir)
+        plot_table(table, osp.join(out_dir, 'plot.png'),
+                   title=f'{osp.basename(args.config)}: {metric} under corruptions')
+        runner.logger.info(f'robustness results in {out_dir}')
+
+
+if __name__ == '__main__':
+    main()
