@@ -23,7 +23,8 @@ LENGTH = sum(h * w for h, w in HW)
 def test_attention_to_mask_matches_manual_fusion():
     torch.manual_seed(0)
     attn = AttentionToMask(embed_dims=16, num_heads=2, num_levels=3).eval()
-    torch.nn.init.constant_(attn.fuse[0].bias, 0.1)  # keep the ReLU output non-trivial
+    attn.fuse[0].weight.data.abs_()  # keep the final ReLU output non-trivial
+    torch.nn.init.constant_(attn.fuse[0].bias, 0.1)
     query, memory = torch.randn(2, 5, 16), torch.randn(2, LENGTH, 16)
     out, mask = attn(query, memory, HW)
     assert out.shape == (2, 5, 16) and mask.shape == (2, 5, 4, 6)
@@ -164,7 +165,11 @@ def test_mask_wise_merging_rules():
 def test_mask_wise_merging_paints_disjoint_segments():
     torch.manual_seed(0)
     merge = MaskWiseMerging(num_things=3, num_classes=5, score_thr=0.1)
-    masks = torch.rand(12, 16, 16) * 0.6 + 0.2
+    masks = torch.rand(12, 16, 16) * 0.4  # below the 0.5 binarisation outside the boxes
+    for i in range(12):
+        y0, x0 = torch.randint(0, 12, (2,)).tolist()
+        hh, ww = torch.randint(3, 9, (2,)).tolist()
+        masks[i, y0:y0 + hh, x0:x0 + ww] += 0.5
     labels = torch.tensor([0, 1, 2, 0, 1, 2, 0, 1, 3, 4, 3, 4])
     pan, scores, kept = merge(masks, labels, torch.rand(12))
     binary = masks > 0.5

@@ -140,7 +140,7 @@ def test_two_iteration_training_with_runner(toy_root, tmp_path):
     cfg.test_dataloader = cfg.test_evaluator = cfg.test_cfg = None
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=2, by_epoch=False)
     cfg.default_hooks.logger = dict(type='LoggerHook', interval=1)
-    cfg.default_hooks.visualization = None
+    cfg.default_hooks.pop('visualization')
     cfg.log_processor = dict(by_epoch=False)
     runner = Runner.from_cfg(cfg)
     before = copy.deepcopy(runner.model.bbox_head.stuff_query.weight.detach())

@@ -2,8 +2,7 @@
 # weights offline) and a REDUCED Panoptic SegFormer: width 128, 50 thing queries, 2 encoder / 3
 # location-decoder layers, 2 + 2 mask-decoder layers, lr 5e-4 for all parameters, grad clip 1.0.
 # Data: python tools/misc/make_toy_data.py --format coco-panoptic --out data/toy_coco_panoptic
-_base_ = ['./panoptic-segformer_r50_coco-panoptic-12e.py',
-          '../_base_/datasets/coco_panoptic_toy.py']
+_base_ = ['./panoptic-segformer_r50_coco-panoptic-12e.py']
 
 embed_dims = 128
 model = dict(
@@ -40,3 +39,50 @@ default_hooks = dict(logger=dict(interval=10),
                      checkpoint=dict(interval=10, max_keep_ckpts=1))
 env_cfg = dict(dist_cfg=dict(backend='gloo'))
 log_processor = dict(window_size=10)
+
+# ---- data: the built-in synthetic toy set, 128 x 160 images, 5 thing + 4 stuff classes with
+# real COCO category ids / names, in mmdet's coco_panoptic layout.
+data_root = 'data/toy_coco_panoptic/'
+metainfo = dict(
+    classes=('person', 'car', 'stop sign', 'sports ball', 'kite', 'road', 'sky-other-merged',
+             'grass-merged', 'wall-other-merged'),
+    thing_classes=('person', 'car', 'stop sign', 'sports ball', 'kite'),
+    stuff_classes=('road', 'sky-other-merged', 'grass-merged', 'wall-other-merged'),
+    palette=[(220, 20, 60), (0, 0, 142), (220, 220, 0), (255, 128, 0), (0, 180, 180),
+             (128, 64, 128), (70, 130, 180), (107, 142, 35), (102, 102, 156)])
+
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadPanopticAnnotations', with_bbox=True, with_mask=True, with_seg=True),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='RandomChoiceResize', scales=[(160, 128), (180, 144), (200, 160)],
+         keep_ratio=True),
+    dict(type='PackDetInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(160, 128), keep_ratio=True),
+    dict(type='LoadPanopticAnnotations'),
+    dict(type='PackDetInputs',
+         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
+]
+train_dataloader = dict(
+    batch_size=4,
+    num_workers=0,
+    persistent_workers=False,
+    dataset=dict(data_root=data_root, metainfo=metainfo, pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=2,
+    num_workers=0,
+    persistent_workers=False,
+    dataset=dict(data_root=data_root, metainfo=metainfo, pipeline=test_pipeline))
+test_dataloader = val_dataloader
+val_evaluator = [
+    dict(type='CocoPanopticMetric',
+         ann_file=data_root + 'annotations/panoptic_val2017.json',
+         seg_prefix=data_root + 'annotations/panoptic_val2017/'),
+    dict(type='CocoMetric',
+         ann_file=data_root + 'annotations/instances_val2017.json',
+         metric=['bbox', 'segm']),
+]
+test_evaluator = val_evaluator
