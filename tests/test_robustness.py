@@ -129,6 +129,18 @@ def test_pipeline_insertion():
     assert rob.corrupted_dataloader_cfg(loader, 'clean', 0, 5) == loader
 
 
+def test_panoptic_config_and_pq_key():
+    from mmengine.config import Config
+    cfg = Config.fromfile(osp.join(
+        ROOT, 'configs', 'panoptic_segformer', 'panoptic-segformer_r18_toy-coco-panoptic.py'))
+    assert rob.SCOPE_METRIC[cfg.default_scope] == 'PQ'
+    loader = rob.corrupted_dataloader_cfg(cfg.test_dataloader, 'frost', 4, 0)
+    assert loader['dataset']['pipeline'][1]['type'] == 'ImageCorruption'
+    metrics = {'coco_panoptic/PQ_th': 3.0, 'coco_panoptic/PQ': 2.0, 'coco/bbox_mAP': 0.1}
+    assert rob.pick_metric(metrics, 'PQ') == 2.0
+    assert rob.pick_metric({'aAcc': 1.0, 'mIoU': 7.0}, 'mIoU') == 7.0
+
+
 def test_pairs_and_sets():
     names = rob.resolve_corruptions(['noise', 'fog', 'gaussian_noise'])
     assert names == list(NOISE_CORRUPTIONS) + ['fog']
@@ -303,3 +315,18 @@ def test_end_to_end_and_resume(tiny_model, tmp_path, monkeypatch, one_thread):
     assert calls == [('gaussian_noise', 3), ('glass_blur', 3)]
     with open(osp.join(out, 'table.csv')) as f:
         assert len(f.read().splitlines()) == 1 + 1 + 2 + 1
+
+
+def test_compare_predictions(tiny_model, tmp_path, one_thread):
+    cfg, ckpt, root = tiny_model
+    tool = _load_tool('compare_predictions')
+    out = tmp_path / 'cmp'
+    tool.main(['--models', cfg, ckpt, cfg, ckpt, '--names', 'A', 'B', '--images',
+               str(root / 'img'), '--max-images', '2', '--out-dir', str(out),
+               '--corruption', 'fog', '--severity', '2'])
+    assert sorted(p.name for p in out.iterdir()) == ['0.png', '1.png', 'contact_sheet.png']
+    label = np.array([[0, 1], [2, 255]])
+    rgb = tool.colourise(label, [[1, 2, 3], [4, 5, 6], [7, 8, 9]])
+    assert rgb[0, 1].tolist() == [4, 5, 6] and rgb[1, 1].tolist() == [0, 0, 0]
+    gt = tool.dataset_ground_truth(cfg)
+    assert len(gt) == 3 and gt[str(root / 'img' / '0.png')]().max() == 2

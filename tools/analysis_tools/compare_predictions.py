@@ -178,7 +178,6 @@ def main(argv=None):
     args = parse_args(argv)
     from mmseg.apis import inference_model, init_model
 
-    import mmseg_ext  # noqa: F401  (registers the project's modules)
     from mmseg_ext.datasets.transforms.corruption import corrupt_image, image_seed
 
     models = [init_model(cfg, ckpt, device=args.device) for cfg, ckpt in args.models]
@@ -187,7 +186,7 @@ def main(argv=None):
     images = list_images(args.images, args.max_images)
     os.makedirs(args.out_dir, exist_ok=True)
     image_title = 'image' if not args.corruption else f'{args.corruption} s{args.severity}'
-    rows, row_titles = [], None
+    rows = []
     for path in images:
         bgr = mmcv.imread(path)
         if args.corruption:
@@ -203,10 +202,14 @@ def main(argv=None):
         titles = [image_title] + (['ground truth'] if gt is not None else []) + args.names
         save_figure(panels, titles, legend_entries(labels, classes, palette),
                     osp.join(args.out_dir, _stem(path) + '.png'))
-        if row_titles is None or titles == row_titles:  # the sheet needs equal columns
-            rows.append(panels)
-            row_titles = titles
-    save_contact_sheet(rows, row_titles, osp.join(args.out_dir, 'contact_sheet.png'))
+        rows.append((panels, gt is not None))
+    any_gt = any(has_gt for _, has_gt in rows)
+    if any_gt:  # the sheet needs equal columns: a grey panel where an image has no labels
+        rows = [(p if has_gt else [p[0], np.full_like(p[1], 128)] + p[1:], True)
+                for p, has_gt in rows]
+    sheet_titles = [image_title] + (['ground truth'] if any_gt else []) + args.names
+    save_contact_sheet([p for p, _ in rows], sheet_titles,
+                       osp.join(args.out_dir, 'contact_sheet.png'))
     print(f'{len(images)} figures and contact_sheet.png in {args.out_dir}')
 
 

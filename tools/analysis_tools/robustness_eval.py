@@ -21,7 +21,7 @@ import json
 import os
 import os.path as osp
 
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 
 SCOPE_METRIC = {'mmseg': 'mIoU', 'mmdet': 'PQ'}
 CLEAN = 'clean'
@@ -267,32 +267,16 @@ def plot_table(table, path, title=''):
 
 # ---- runner ----
 
-def _setup_cpu_distributed(cfg):
-    """torchrun on CPU: mmengine 0.10.7 calls torch.cuda.set_device and gives DDP device_ids.
-
-    Initialise gloo ourselves (the Runner then skips its own init) and wrap without device_ids.
-    """
-    import torch
-    import torch.distributed as dist
-    if torch.cuda.is_available() or dist.is_initialized():
-        return
-    dist.init_process_group(backend='gloo')
-    cfg.model_wrapper_cfg = dict(type='MMDistributedDataParallel', device_ids=None)
-
-
 def build_runner(args):
-    from mmengine.runner import Runner
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    cfg.launcher = args.launcher
+    """The Runner with the checkpoint to load; CPU torchrun/slurm work (mmseg_ext.apis)."""
+    from mmseg_ext.apis import build_runner as build
+    from mmseg_ext.apis import load_config
+    cfg = load_config(args.config, args.cfg_options)
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
         './work_dirs', osp.splitext(osp.basename(args.config))[0])
     cfg.load_from = args.checkpoint
     cfg.resume = False
-    if args.launcher == 'pytorch':
-        _setup_cpu_distributed(cfg)
-    return cfg, Runner.from_cfg(cfg)
+    return cfg, build(cfg, args.launcher)
 
 
 def make_evaluator(runner, cfg, seed):
