@@ -6,7 +6,7 @@ import textwrap
 import pytest
 import torch
 
-from conftest import REPO, run_tool
+from tests.conftest import REPO, run_tool
 
 TOY_CONFIG = osp.join(REPO, 'configs/segformer/mit-b0_toy-ade20k.py')
 
@@ -18,8 +18,17 @@ def write_config(tmp_path, data_root, max_iters=6, extra=''):
         data_root = {data_root!r}
         crop_size = (64, 64)
         model = dict(data_preprocessor=dict(size=crop_size))
+        train_pipeline = [
+            dict(type='LoadImageFromFile'),
+            dict(type='LoadAnnotations', reduce_zero_label=True),
+            dict(type='ValidateSegLabels', num_classes=150),
+            dict(type='RandomCrop', crop_size=(48, 48)),
+            dict(type='RandomFlip', prob=0.5),
+            dict(type='PackSegInputs'),
+        ]
         loader = dict(num_workers=0, persistent_workers=False)
-        train_dataloader = dict(batch_size=2, **loader, dataset=dict(data_root=data_root))
+        train_dataloader = dict(batch_size=2, **loader,
+                                dataset=dict(data_root=data_root, pipeline=train_pipeline))
         val_dataloader = dict(**loader, dataset=dict(data_root=data_root))
         test_dataloader = val_dataloader
         train_cfg = dict(max_iters={max_iters}, val_interval=1000)
@@ -35,13 +44,15 @@ def final_weights(work_dir, iteration):
 
 def test_resume_after_crash_matches_uninterrupted_run(tmp_path, toy_ade20k):
     cfg = write_config(tmp_path, toy_ade20k)
+    (tmp_path / 'crash').mkdir()
+    crash_cfg = write_config(tmp_path / 'crash', toy_ade20k, extra="""
+        custom_imports = dict(imports=['mmseg_ext', 'tests.helpers.crash_hook'])
+        custom_hooks = [dict(type='RNGStateHook'), dict(type='CrashAfterIterHook', iteration=5)]
+        """)
     full, crashed = str(tmp_path / 'full'), str(tmp_path / 'crashed')
     run_tool('tools/train.py', cfg, '--work-dir', full)
     # Crash after iteration 5: the last checkpoint is iter_3, iterations 4-5 are lost.
-    proc = run_tool('tools/train.py', cfg, '--work-dir', crashed, '--cfg-options',
-                    'custom_imports.imports=[mmseg_ext,tests.helpers.crash_hook]',
-                    'custom_hooks=[dict(type=RNGStateHook),dict(type=CrashAfterIterHook,'
-                    'iteration=5)]', check=False)
+    proc = run_tool('tools/train.py', crash_cfg, '--work-dir', crashed, check=False)
     assert proc.returncode == 3, proc.stderr[-2000:]
     assert osp.isfile(osp.join(crashed, 'iter_3.pth'))
     assert not osp.exists(osp.join(crashed, 'iter_6.pth'))
@@ -61,8 +72,7 @@ def test_dist_train_two_processes_on_cpu(tmp_path, toy_ade20k):
     proc = run_tool('tools/dist_train.sh', cfg, '2', '--work-dir', work,
                     env=dict(PORT='29517'))
     log = proc.stdout + proc.stderr
-    assert 'rank 0 of 2' in log and 'rank 1 of 2' in log
-    assert 'MMDistributedDataParallel' in log or osp.isfile(osp.join(work, 'iter_3.pth'))
+    assert 'gloo, rank 0 of 2' in log and 'Distributed training: True' in log
     ckpt = torch.load(osp.join(work, 'iter_3.pth'), map_location='cpu')
     assert ckpt['meta']['iter'] == 3
     assert not any('SyncBatchNorm' in type(v).__name__ for v in ckpt['state_dict'].values())
@@ -106,10 +116,8 @@ def test_corrupt_image_names_the_file(tmp_path, toy_ade20k):
     bad = sorted((root / 'images/validation').glob('*.jpg'))[0]
     bad.write_bytes(b'not a jpeg')
     cfg = write_config(tmp_path, str(root), max_iters=1)
-    work = str(tmp_path / 'w')
-    run_tool('tools/train.py', cfg, '--work-dir', work, '--cfg-options',
-             'default_hooks.checkpoint.interval=1')
-    proc = run_tool('tools/test.py', cfg, osp.join(work, 'iter_1.pth'), check=False)
+    # Training validates at its last iteration, where the corrupt image is read.
+    proc = run_tool('tools/train.py', cfg, '--work-dir', str(tmp_path / 'w'), check=False)
     assert proc.returncode != 0 and bad.name in proc.stderr
 
 
@@ -121,7 +129,7 @@ def test_mismatched_checkpoint_keys_are_named(tmp_path, toy_ade20k):
                     check=False)
     assert proc.returncode != 0
     assert 'unexpected keys (1): backbone.foo.weight' in proc.stderr
-    assert 'missing keys' in proc.stderr and 'backbone.stages.0.patch_embed.proj.weight' in \
+    assert 'missing keys' in proc.stderr and 'backbone.stages.0.blocks.0.attn.kv.bias' in \
         proc.stderr
 
 

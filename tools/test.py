@@ -41,6 +41,7 @@ def _enable_visualization(cfg, args, panoptic):
         raise KeyError(f'{args.config} has no default_hooks.visualization, which --show and '
                        '--show-dir need')
     hook['draw'] = True
+    hook['interval'] = 1  # paint every test image, not every 50th
     if args.show:
         hook['show'] = True
         hook['wait_time'] = args.wait_time

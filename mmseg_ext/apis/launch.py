@@ -69,6 +69,7 @@ def _setup_cpu_distributed(cfg):
     if cfg.get('model_wrapper_cfg') is None:
         cfg.model_wrapper_cfg = dict(
             type='MMDistributedDataParallel',
+            device_ids=None,  # mmengine's default [local_rank] is for GPU modules only
             broadcast_buffers=False,
             find_unused_parameters=cfg.get('find_unused_parameters', False))
     print_log(f'CPU distributed run: gloo, rank {dist.get_rank()} of {dist.get_world_size()}, '

@@ -21,7 +21,7 @@ from mmengine.registry import MODELS
 from mmengine.runner.checkpoint import CheckpointLoader
 from torch import nn
 
-from ..utils import load_state_dict_strict
+from ...utils import load_state_dict_strict
 
 ARCH_SETTINGS = {
     'b0': dict(embed_dims=(32, 64, 160, 256), depths=(2, 2, 2, 2)),
