@@ -1,44 +1,46 @@
-# CPU demo on the synthetic toy COCO-panoptic set: ResNet-18 trained from scratch (no pretrained
-# weights offline) and a REDUCED Panoptic SegFormer: width 128, 50 thing queries, 2 encoder / 3
-# location-decoder layers, 2 + 2 mask-decoder layers, lr 5e-4 for all parameters, grad clip 1.0.
+# CPU demo on the synthetic toy COCO-panoptic set. REDUCED model, trained from scratch (no
+# pretrained weights offline): ResNet-18 at half width (base_channels 32), width 64, 30 thing
+# queries, 1 encoder / 2 location-decoder layers, 1 thing + 2 stuff mask-decoder layers, FFN 128;
+# AdamW lr 1e-3 for all parameters, grad clip 1.0, batch 4, 12 epochs (step at 10).
 # Data: python tools/misc/make_toy_data.py --format coco-panoptic --out data/toy_coco_panoptic
 _base_ = ['./panoptic-segformer_r50_coco-panoptic-12e.py']
 
-embed_dims = 128
+embed_dims = 64
 model = dict(
-    num_queries=50,
-    backbone=dict(depth=18, frozen_stages=-1, norm_cfg=dict(type='BN', requires_grad=True),
-                  norm_eval=False, init_cfg=None),
-    neck=dict(in_channels=[128, 256, 512], out_channels=embed_dims),
-    encoder=dict(num_layers=2, layer_cfg=dict(
+    num_queries=30,
+    backbone=dict(depth=18, base_channels=32, frozen_stages=-1,
+                  norm_cfg=dict(type='BN', requires_grad=True), norm_eval=False, init_cfg=None),
+    neck=dict(in_channels=[64, 128, 256], out_channels=embed_dims,
+              norm_cfg=dict(type='GN', num_groups=16)),
+    encoder=dict(num_layers=1, layer_cfg=dict(
         self_attn_cfg=dict(embed_dims=embed_dims, num_heads=4),
-        ffn_cfg=dict(embed_dims=embed_dims, feedforward_channels=512, ffn_drop=0.0))),
-    decoder=dict(num_layers=3, layer_cfg=dict(
+        ffn_cfg=dict(embed_dims=embed_dims, feedforward_channels=128, ffn_drop=0.0))),
+    decoder=dict(num_layers=2, layer_cfg=dict(
         self_attn_cfg=dict(embed_dims=embed_dims, num_heads=4, dropout=0.0),
         cross_attn_cfg=dict(embed_dims=embed_dims, num_heads=4),
-        ffn_cfg=dict(embed_dims=embed_dims, feedforward_channels=512, ffn_drop=0.0))),
+        ffn_cfg=dict(embed_dims=embed_dims, feedforward_channels=128, ffn_drop=0.0))),
     positional_encoding=dict(num_feats=embed_dims // 2),
     bbox_head=dict(
         num_things_classes=5,
         num_stuff_classes=4,
         embed_dims=embed_dims,
-        thing_mask_decoder=dict(num_layers=2, embed_dims=embed_dims, num_heads=4),
+        thing_mask_decoder=dict(num_layers=1, embed_dims=embed_dims, num_heads=4),
         stuff_mask_decoder=dict(num_layers=2, embed_dims=embed_dims, num_heads=4)),
     test_cfg=dict(max_per_img=20))
 
 optim_wrapper = dict(
-    optimizer=dict(lr=5e-4),
+    optimizer=dict(lr=1e-3),
     clip_grad=dict(max_norm=1.0),
     paramwise_cfg=dict(custom_keys={'backbone': dict(lr_mult=1.0)}))
-max_epochs = 40
-train_cfg = dict(max_epochs=max_epochs, val_interval=10)
+max_epochs = 12
+train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
 param_scheduler = [
-    dict(type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True, milestones=[32], gamma=0.1)
+    dict(type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True, milestones=[10], gamma=0.1)
 ]
-default_hooks = dict(logger=dict(interval=10),
-                     checkpoint=dict(interval=10, max_keep_ckpts=1))
+default_hooks = dict(logger=dict(interval=5),
+                     checkpoint=dict(interval=4, max_keep_ckpts=3))
 env_cfg = dict(dist_cfg=dict(backend='gloo'))
-log_processor = dict(window_size=10)
+log_processor = dict(window_size=5)
 
 # ---- data: the built-in synthetic toy set, 128 x 160 images, 5 thing + 4 stuff classes with
 # real COCO category ids / names, in mmdet's coco_panoptic layout.
@@ -55,7 +57,7 @@ train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadPanopticAnnotations', with_bbox=True, with_mask=True, with_seg=True),
     dict(type='RandomFlip', prob=0.5),
-    dict(type='RandomChoiceResize', scales=[(160, 128), (180, 144), (200, 160)],
+    dict(type='RandomChoiceResize', scales=[(144, 112), (160, 128), (176, 144)],
          keep_ratio=True),
     dict(type='PackDetInputs'),
 ]

@@ -91,7 +91,7 @@ def main(argv=None):
         _record_stage_masks(head.stuff_mask_decoder, stuff_store)
     data = pseudo_collate([_test_pipeline(cfg)(dict(img_path=args.img, img_id=0))])
     with torch.no_grad():
-        model.test_step(data)
+        result = model.test_step(data)[0]
     for hook in hooks:
         hook.remove()
 
@@ -100,7 +100,7 @@ def main(argv=None):
     num_things_kept = thing_store[0].shape[1]
     tokens = args.queries or [f't{k}' for k in range(min(3, num_things_kept))] + \
         [f's{k}' for k in range(len(stuff_classes))]
-    meta = data['data_samples'][0].metainfo
+    meta = result.metainfo
     image = cv2.imread(args.img)
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
