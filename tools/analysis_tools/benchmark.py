@@ -1,0 +1,79 @@
+"""Inference speed (FPS) of a config's model, as mmseg's benchmark.py measures it.
+
+    python tools/analysis_tools/benchmark.py CONFIG [CHECKPOINT] [--shape H W] [--repeat-times N]
+
+Runs the test pipeline's model on the config's test images when they exist, otherwise on random
+inputs of --shape; batch 1, eval mode, after warm-up iterations; prints the mean FPS.
+"""
+import argparse
+import os.path as osp
+import time
+
+import torch
+from mmengine.config import DictAction
+from mmengine.registry import init_default_scope
+from mmengine.runner import Runner, load_checkpoint
+
+import mmseg_ext  # noqa: F401
+from mmseg_ext.apis import load_config
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('config')
+    parser.add_argument('checkpoint', nargs='?')
+    parser.add_argument('--shape', type=int, nargs=2, default=None,
+                        help='random input H W instead of the test set')
+    parser.add_argument('--num-iters', type=int, default=50)
+    parser.add_argument('--warmup', type=int, default=5)
+    parser.add_argument('--repeat-times', type=int, default=1)
+    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    args = parser.parse_args()
+    cfg = load_config(args.config, args.cfg_options)
+    init_default_scope(cfg.get('default_scope', 'mmseg'))
+    from mmengine.registry import MODELS
+    if 'init_cfg' in cfg.model.get('backbone', {}):
+        cfg.model.backbone.init_cfg = None
+    model = MODELS.build(cfg.model).to(args.device).eval()
+    if args.checkpoint:
+        load_checkpoint(model, args.checkpoint, map_location='cpu')
+    root = cfg.test_dataloader.dataset.get('data_root')
+    use_data = args.shape is None and root and osp.isdir(root)
+    if use_data:
+        cfg.test_dataloader.update(batch_size=1, num_workers=0, persistent_workers=False)
+        loader = Runner.build_dataloader(cfg.test_dataloader)
+    fps_runs = []
+    for _ in range(args.repeat_times):
+        batches = iter(loader) if use_data else None
+        elapsed, done = 0., 0
+        with torch.no_grad():
+            for i in range(args.warmup + args.num_iters):
+                if use_data:
+                    data = next(batches, None)
+                    if data is None:
+                        batches = iter(loader)
+                        data = next(batches)
+                    data = model.data_preprocessor(data, False)
+                    inputs, samples = data['inputs'], data['data_samples']
+                else:
+                    inputs, samples = torch.randn(1, 3, *args.shape, device=args.device), None
+                if args.device.startswith('cuda'):
+                    torch.cuda.synchronize()
+                t0 = time.perf_counter()
+                if samples is None:
+                    model(inputs, mode='tensor')
+                else:
+                    model(inputs, samples, mode='predict')
+                if args.device.startswith('cuda'):
+                    torch.cuda.synchronize()
+                if i >= args.warmup:
+                    elapsed += time.perf_counter() - t0
+                    done += 1
+        fps_runs.append(done / elapsed)
+        print(f'run {len(fps_runs)}: {fps_runs[-1]:.2f} img/s')
+    print(f'Average fps of {args.repeat_times} runs: {sum(fps_runs) / len(fps_runs):.2f}')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,65 @@
+"""Segment images with a config + checkpoint; save colour overlays and raw label maps.
+
+    python tools/infer.py CONFIG CKPT IMG_OR_DIR --out-dir DIR [--device cpu] [--opacity 0.5]
+
+Writes DIR/overlays/NAME.png (prediction painted over the image with the dataset palette) and
+DIR/label_maps/NAME.png (uint8 class indices, as the model predicts them).
+"""
+import argparse
+import os
+import os.path as osp
+
+import mmcv
+import numpy as np
+from mmseg.apis import inference_model, init_model
+
+import mmseg_ext  # noqa: F401
+
+IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
+
+
+def list_images(path):
+    if osp.isfile(path):
+        return [path]
+    if not osp.isdir(path):
+        raise FileNotFoundError(f'{path!r} is neither an image nor a directory')
+    files = sorted(osp.join(path, f) for f in os.listdir(path)
+                   if f.lower().endswith(IMG_EXTENSIONS))
+    if not files:
+        raise FileNotFoundError(f'no images ({", ".join(IMG_EXTENSIONS)}) in {path!r}')
+    return files
+
+
+def overlay(img_bgr, label, palette, opacity):
+    colour = np.asarray(palette, dtype=np.uint8)[label % len(palette)][..., ::-1]
+    return (img_bgr * (1 - opacity) + colour * opacity).astype(np.uint8)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('config')
+    parser.add_argument('checkpoint')
+    parser.add_argument('inputs', help='an image or a directory of images')
+    parser.add_argument('--out-dir', required=True)
+    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--opacity', type=float, default=0.5)
+    args = parser.parse_args()
+    model = init_model(args.config, args.checkpoint, device=args.device)
+    palette = model.dataset_meta['palette']
+    for sub in ('overlays', 'label_maps'):
+        os.makedirs(osp.join(args.out_dir, sub), exist_ok=True)
+    for path in list_images(args.inputs):
+        img = mmcv.imread(path)
+        if img is None:
+            raise ValueError(f'cannot read image {path!r}')
+        label = inference_model(model, img).pred_sem_seg.data[0].cpu().numpy().astype(np.uint8)
+        name = osp.splitext(osp.basename(path))[0] + '.png'
+        mmcv.imwrite(overlay(img, label, palette, args.opacity),
+                     osp.join(args.out_dir, 'overlays', name))
+        mmcv.imwrite(label, osp.join(args.out_dir, 'label_maps', name))
+    print(f'wrote overlays and label maps of {len(list_images(args.inputs))} images to '
+          f'{args.out_dir}')
+
+
+if __name__ == '__main__':
+    main()
