@@ -1,0 +1,48 @@
+# SegFormer-B0 on the built-in toy Cityscapes-format data (tools/misc/make_toy_data.py
+# --format cityscapes), a CPU demo of the Cityscapes recipe: crops from a 256x128 scale,
+# sliding-window test (window 128, stride 96: the 1024/768 ratio of the real config), mIoU plus
+# the official cityscapesscripts evaluation.
+_base_ = './mit-b0_cityscapes.py'
+data_root = 'data/toy/cityscapes'
+crop_size = (128, 128)
+img_scale = (256, 128)
+max_iters = 1000
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations'),
+    dict(type='ValidateSegLabels', num_classes=19),
+    dict(type='RandomResize', scale=img_scale, ratio_range=(0.75, 1.5), keep_ratio=True),
+    dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PhotoMetricDistortion'),
+    dict(type='PackSegInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='AlignedResize', scale=img_scale, size_divisor=32),
+    dict(type='LoadAnnotations'),
+    dict(type='PackSegInputs'),
+]
+model = dict(
+    data_preprocessor=dict(size=crop_size),
+    backbone=dict(init_cfg=None),
+    test_cfg=dict(mode='slide', crop_size=crop_size, stride=(96, 96)))
+train_dataloader = dict(
+    batch_size=4, num_workers=2,
+    dataset=dict(data_root=data_root, pipeline=train_pipeline))
+val_dataloader = dict(num_workers=1, dataset=dict(data_root=data_root, pipeline=test_pipeline))
+test_dataloader = val_dataloader
+test_evaluator = [
+    dict(type='IoUMetric', iou_metrics=['mIoU']),
+    dict(type='CityscapesMetric', output_dir='work_dirs/toy_cityscapes_format_results'),
+]
+optim_wrapper = dict(optimizer=dict(lr=1e-3))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=50),
+    dict(type='PolyLR', eta_min=0.0, power=1.0, by_epoch=False, begin=50, end=max_iters),
+]
+train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
+default_hooks = dict(
+    logger=dict(interval=20),
+    checkpoint=dict(interval=max_iters // 2, max_keep_ckpts=2, save_best=None))
+env_cfg = dict(cudnn_benchmark=False)
