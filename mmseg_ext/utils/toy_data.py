@@ -497,4 +497,3 @@ def make_coco_panoptic(out, num_train=40, num_val=10, size=(128, 160), seed=0):
 
 GENERATORS = {'ade20k': make_ade20k, 'cityscapes': make_cityscapes,
               'coco-panoptic': make_coco_panoptic}
-DEFAULT_SIZES = {'ade20k': (128, 128), 'cityscapes': (128, 256), 'coco-panoptic': (128, 160)}

@@ -22,9 +22,6 @@ def _load_toy_data():
 
 toy_data = _load_toy_data()
 
-DEFAULT_COUNTS = {'ade20k': (40, 10), 'cityscapes': (24, 6), 'coco-panoptic': (40, 10)}
-
-
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--format', required=True, choices=sorted(toy_data.GENERATORS))
@@ -34,19 +31,21 @@ def parse_args(argv=None):
     parser.add_argument('--size', type=int, nargs=2, metavar=('H', 'W'),
                         help='image height and width (default per format)')
     parser.add_argument('--seed', type=int, default=0)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if min(args.num_train or 0, args.num_val or 0, args.seed) < 0:
+        parser.error('--num-train, --num-val and --seed must not be negative')
+    if args.size and min(args.size) < 16:
+        parser.error('--size must be at least 16 16')
+    return args
 
 
 def main(argv=None):
     args = parse_args(argv)
-    num_train, num_val = DEFAULT_COUNTS[args.format]
+    given = dict(num_train=args.num_train, num_val=args.num_val,
+                 size=tuple(args.size) if args.size else None)
     start = time.perf_counter()
     info = toy_data.GENERATORS[args.format](
-        args.out,
-        num_train=num_train if args.num_train is None else args.num_train,
-        num_val=num_val if args.num_val is None else args.num_val,
-        size=tuple(args.size or toy_data.DEFAULT_SIZES[args.format]),
-        seed=args.seed)
+        args.out, seed=args.seed, **{k: v for k, v in given.items() if v is not None})
     print(f'{args.format}: wrote toy data in {time.perf_counter() - start:.1f} s')
     print(f'data_root: {info["data_root"]}')
     for split, where in info['splits'].items():
