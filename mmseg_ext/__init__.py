@@ -3,8 +3,7 @@
 Importing the package registers every module (see docs/registry.md) and applies the
 compatibility fixes in :mod:`mmseg_ext.compat`.
 """
-from . import compat  # noqa: F401  (first: fixes torch.load / checkpoint saving)
-from . import datasets, engine, evaluation, models  # noqa: F401  (register modules)
+from . import compat, datasets, engine, models  # noqa: F401  (compat fixes, then registration)
 from .version import __version__
 
 __all__ = ['__version__']

@@ -127,7 +127,7 @@ def test_matches_mmseg_mix_vision_transformer():
 
 def _to_official(state):
     """Our backbone keys -> official ones, written independently of the converter."""
-    names = {'patch_embed.proj': 'proj', 'patch_embed.norm': 'norm', 'mlp.dwconv': 'mlp.dwconv.dwconv'}
+    names = {'mlp.dwconv': 'mlp.dwconv.dwconv'}
     out = {}
     for key, value in state.items():
         parts = key.split('.')

@@ -1,8 +1,8 @@
 """Checkpoint loading and saving on torch >= 2.6 (REFERENCE section 1).
 
-torch >= 2.6 loads with ``weights_only=True``; mmengine 0.10.7 calls ``torch.load`` without the
-argument, so ``--resume`` fails on the non-tensor objects its checkpoints hold. We allow-list exactly
-those types instead of switching the safety off.
+torch >= 2.6 loads with ``weights_only=True``; mmengine 0.10.7 calls ``torch.load`` without
+the argument, so ``--resume`` fails on the non-tensor objects its checkpoints hold. We allow-list
+exactly those types instead of switching the safety off.
 """
 import codecs
 import collections
