@@ -177,6 +177,9 @@ def test_resume_skips_finished_pairs(tmp_path):
     assert calls == []
     with pytest.raises(ValueError):
         rob.load_results(path, dict(header, seed=1))
+    with pytest.raises(ValueError):
+        rob.load_results(path, dict(header, checkpoint='other.pth'))
+    assert rob.load_results(path, dict(header, config='copy.py'))['results']
     assert len(data['results']) == len(pairs)
 
 

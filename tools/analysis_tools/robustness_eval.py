@@ -111,13 +111,17 @@ def pair_key(corruption, severity):
 
 
 def load_results(path, header):
-    """Finished pairs from an earlier run; refuse to mix runs with other settings."""
+    """Finished pairs from an earlier run; refuse to mix in another checkpoint, seed or scope.
+
+    The config path is recorded but not compared: the same model may be evaluated through a
+    copy of its config (e.g. the one a training run saves in its work_dir).
+    """
     if not osp.exists(path):
         return dict(header, results={})
     with open(path) as f:
         data = json.load(f)
     for key, value in header.items():
-        if key in ('config', 'checkpoint'):
+        if key == 'config':
             continue
         if data.get(key) != value:
             raise ValueError(f'{path} was written with {key}={data.get(key)!r}, this run has '
@@ -306,7 +310,7 @@ def main(argv=None):
     out_dir = osp.join(cfg.work_dir, 'robustness')
     results_path = osp.join(out_dir, RESULTS_FILE)
     is_main = get_rank() == 0
-    header = dict(config=args.config, checkpoint=args.checkpoint, seed=args.seed,
+    header = dict(config=args.config, checkpoint=osp.abspath(args.checkpoint), seed=args.seed,
                   scope=cfg.get('default_scope', 'mmseg'))
     shared = [load_results(results_path, header) if is_main else None]
     broadcast_object_list(shared)  # every rank must skip the same pairs
