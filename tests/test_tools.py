@@ -149,3 +149,30 @@ def test_label_out_of_range_is_named(tmp_path, toy_ade20k, label):
     proc = run_tool('tools/train.py', cfg, '--work-dir', str(tmp_path / 'w'), check=False)
     assert proc.returncode != 0
     assert 'annotations/training' in proc.stderr and str(label - 1) in proc.stderr
+
+
+def test_cityscapes_config_with_official_evaluation(tmp_path):
+    """Toy Cityscapes: sliding-window test, mIoU and the cityscapesscripts evaluation (which
+    needs mmseg_ext's numpy >= 2.4 fix) through tools/train.py and tools/test.py."""
+    from mmseg_ext.utils.toy_data import make_cityscapes
+    info = make_cityscapes(str(tmp_path / 'data'), num_train=4, num_val=2, size=(64, 128), seed=0)
+    root = info['data_root']
+    cfg = tmp_path / 'city.py'
+    cfg.write_text(textwrap.dedent(f"""\
+        _base_ = {osp.join(REPO, 'configs/segformer/mit-b0_toy-cityscapes.py')!r}
+        loader = dict(num_workers=0, persistent_workers=False)
+        train_dataloader = dict(batch_size=2, **loader, dataset=dict(data_root={root!r}))
+        val_dataloader = dict(**loader, dataset=dict(data_root={root!r}))
+        test_dataloader = val_dataloader
+        test_evaluator = [
+            dict(type='IoUMetric', iou_metrics=['mIoU']),
+            dict(type='CityscapesMetric', output_dir={str(tmp_path / 'cs')!r}),
+        ]
+        train_cfg = dict(max_iters=2, val_interval=1000)
+        default_hooks = dict(checkpoint=dict(interval=2))
+        """))
+    work = str(tmp_path / 'w')
+    run_tool('tools/train.py', str(cfg), '--work-dir', work)
+    proc = run_tool('tools/test.py', str(cfg), osp.join(work, 'iter_2.pth'), '--work-dir', work)
+    log = proc.stdout + proc.stderr
+    assert 'mIoU' in log and 'averageScoreCategories' in log

@@ -1,4 +1,4 @@
-"""Small, documented fixes that make the OpenMMLab 2.x stack work on current PyTorch.
+"""Small, documented fixes that make the OpenMMLab 2.x stack work on current PyTorch / numpy.
 
 See docs/compat.md. Importing :mod:`mmseg_ext` applies them once:
 
@@ -6,10 +6,14 @@ See docs/compat.md. Importing :mod:`mmseg_ext` applies them once:
   (the default since torch 2.6), exactly the non-tensor types an mmengine Runner checkpoint holds.
 * :func:`make_checkpoint_saving_atomic` makes ``Runner.save_checkpoint`` write to a temporary file
   and rename it, so an interrupted save never leaves a truncated checkpoint behind.
+* :func:`patch_cityscapes_evaluation` lets the official Cityscapes evaluation run on numpy >= 2.4.
 """
 from .checkpoint import allow_mmengine_checkpoint_types, make_checkpoint_saving_atomic
+from .cityscapes import patch_cityscapes_evaluation
 
 allow_mmengine_checkpoint_types()
 make_checkpoint_saving_atomic()
+patch_cityscapes_evaluation()
 
-__all__ = ['allow_mmengine_checkpoint_types', 'make_checkpoint_saving_atomic']
+__all__ = ['allow_mmengine_checkpoint_types', 'make_checkpoint_saving_atomic',
+           'patch_cityscapes_evaluation']
