@@ -118,3 +118,28 @@ def test_imagenet_backbone_loads_through_init_cfg(tmp_path):
     model.init_weights()
     for k, v in source.state_dict().items():
         assert torch.equal(model.state_dict()[k], v), k
+
+
+def test_imagenet_backbone_into_mit_with_ls_attention(tmp_path):
+    """MiT-LS: ImageNet weights fill everything but the LS attention of stages 1-2; a truly
+    missing key elsewhere still fails."""
+    from mmseg_ext.models.backbones import MiT
+    torch.manual_seed(0)
+    source = MiT(arch='b0')
+    state = _to_official(source.state_dict())
+    torch.save(state, tmp_path / 'mit_b0.pth')
+    ls = dict(type='LSAttention2d', window_size=4, dp_rank=4)
+    init_cfg = dict(type='Pretrained', checkpoint=str(tmp_path / 'mit_b0.pth'))
+    model = MiT(arch='b0', stage_attn_cfgs=[ls, ls, None, None], init_cfg=init_cfg)
+    model.init_weights()
+    own = model.state_dict()
+    for k, v in source.state_dict().items():
+        if k.startswith(('stages.0.', 'stages.1.')) and '.attn.' in k:
+            assert k not in own or not torch.equal(own[k], v)
+        else:
+            assert torch.equal(own[k], v), k
+    del state['norm4.weight']
+    torch.save(state, tmp_path / 'broken.pth')
+    init_cfg['checkpoint'] = str(tmp_path / 'broken.pth')
+    with pytest.raises(KeyError, match=r'missing keys \(1\): stages.3.norm.weight'):
+        MiT(arch='b0', stage_attn_cfgs=[ls, ls, None, None], init_cfg=init_cfg).init_weights()

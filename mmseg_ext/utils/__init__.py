@@ -1,3 +1,3 @@
-from .checkpoint import check_checkpoint_matches, load_state_dict_strict, state_dict_mismatch
+from .checkpoint import check_checkpoint_matches, raise_on_mismatch
 
-__all__ = ['check_checkpoint_matches', 'load_state_dict_strict', 'state_dict_mismatch']
+__all__ = ['check_checkpoint_matches', 'raise_on_mismatch']

@@ -21,7 +21,7 @@ from mmengine.registry import MODELS
 from mmengine.runner.checkpoint import CheckpointLoader
 from torch import nn
 
-from ...utils import load_state_dict_strict
+from ...utils import raise_on_mismatch
 
 ARCH_SETTINGS = {
     'b0': dict(embed_dims=(32, 64, 160, 256), depths=(2, 2, 2, 2)),
@@ -183,10 +183,11 @@ class MiT(BaseModule):
         self.embed_dims = settings['embed_dims']
         depths = settings['depths']
         self.out_indices = tuple(out_indices)
-        stage_attn_cfgs = stage_attn_cfgs or [None] * 4
+        stage_attn_cfgs = list(stage_attn_cfgs or [None] * 4)
         if len(stage_attn_cfgs) != 4:
             raise ValueError(f'stage_attn_cfgs needs 4 entries (one per stage), got '
                              f'{len(stage_attn_cfgs)}')
+        self.stage_attn_cfgs = stage_attn_cfgs
         rates = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
         self.stages = nn.ModuleList()
         for i, (dims, depth) in enumerate(zip(self.embed_dims, depths)):
@@ -206,12 +207,6 @@ class MiT(BaseModule):
             self.stages.append(MiTStage(patch_embed, blocks, dims, with_cp))
 
     def init_weights(self):
-        if self.init_cfg is not None and self.init_cfg.get('type') == 'Pretrained':
-            state = CheckpointLoader.load_checkpoint(self.init_cfg['checkpoint'], 'cpu')
-            state = convert_mit_state_dict(state.get('state_dict', state))
-            load_state_dict_strict(self, state, self.init_cfg['checkpoint'])
-            print_log(f'MiT: loaded {self.init_cfg["checkpoint"]}', logger='current')
-            return
         for m in self.modules():
             if isinstance(m, nn.Linear):
                 trunc_normal_(m.weight, std=.02)
@@ -225,6 +220,27 @@ class MiT(BaseModule):
                 nn.init.normal_(m.weight, 0, math.sqrt(2.0 / fan_out))
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
+        if self.init_cfg is not None and self.init_cfg.get('type') == 'Pretrained':
+            self._load_pretrained(self.init_cfg['checkpoint'])
+
+    def _load_pretrained(self, filename):
+        """Load a MiT checkpoint of any known layout. Stages built with another attention
+        (``stage_attn_cfgs``) keep their fresh attention weights; everything else must match."""
+        state = CheckpointLoader.load_checkpoint(filename, 'cpu')
+        state = convert_mit_state_dict(state.get('state_dict', state))
+        custom = tuple(f'stages.{i}.' for i, c in enumerate(self.stage_attn_cfgs) if c)
+
+        def replaced(key):
+            return key.startswith(custom) and '.attn.' in key
+
+        skipped = sorted(k for k in state if replaced(k))
+        state = {k: v for k, v in state.items() if not replaced(k)}
+        own = {k: v for k, v in self.state_dict().items() if not replaced(k)}
+        raise_on_mismatch(own, state, filename, 'MiT')
+        self.load_state_dict(state, strict=False)
+        print_log(f'MiT: loaded {filename}' + (
+            f'; {len(skipped)} attention tensors of the stages with stage_attn_cfgs were not '
+            'used (those layers are trained from scratch)' if skipped else ''), logger='current')
 
     def forward(self, x):
         outs = []
