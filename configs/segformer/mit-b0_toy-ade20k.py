@@ -1,11 +1,11 @@
 # SegFormer-B0 on the built-in toy ADE20K-format data (tools/misc/make_toy_data.py), for a CPU
-# demo of a few minutes: 128x128 crops, 1000 iterations, from scratch (no ImageNet weights),
+# demo of a few minutes: 128x128 crops, 500 iterations, from scratch (no ImageNet weights),
 # a shorter warm-up and a higher learning rate than the 160k-iteration recipe.
 _base_ = './mit-b0_ade20k.py'
 data_root = 'data/toy/ade20k/ADEChallengeData2016'
 crop_size = (128, 128)
 img_scale = (512, 128)
-max_iters = 1000
+max_iters = 500
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations', reduce_zero_label=True),

@@ -3,15 +3,17 @@
 SegformerForSemanticSegmentation), batch 1, eval mode, same weights for the backbones.
 
 Prints, per arch: median latency (ms) of the backbone alone and of the full model, the ratio
-peer / ours (> 1 means we are faster), peak memory of one forward, and one training step
-(forward + backward + AdamW) against mmseg's SegFormer. Timings alternate between the models
+peer / ours (> 1 means we are faster), peak memory of one forward (growth of the process's
+peak RSS, each model in its own process), and one training step (forward + backward + AdamW)
+against mmseg's SegFormer. Timings alternate between the models
 round by round so that machine noise hits all of them alike.
 
     python tools/analysis_tools/benchmark_vs_peers.py --archs b0 b5 --threads 2
 """
 import argparse
+import ctypes
+import gc
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -62,8 +64,9 @@ class _HFFull(nn.Module):
         return self.model(pixel_values=x).logits
 
 
-def build_models(arch):
-    """{name: (backbone, full model)} with our backbone weights copied into the peers'."""
+def build_models(arch, only=None):
+    """{name: (backbone, full model)}; mmseg's backbone weights are copied into ours.
+    ``only`` builds one of them (for the memory measurement)."""
     import transformers
     from mmseg.models.backbones import MixVisionTransformer
     from mmseg.models.decode_heads import SegformerHead
@@ -75,31 +78,30 @@ def build_models(arch):
     a = ARCH[arch]
     bn = dict(type='BN', requires_grad=True)
     torch.manual_seed(0)
-    ours = MiT(arch=arch)
-    ours.init_weights()
-    ours_full = _Segmentor(ours, AllMLPHead(
-        in_channels=a['dims'], in_index=[0, 1, 2, 3], channels=a['head'],
-        num_classes=NUM_CLASSES, norm_cfg=bn, align_corners=False))
-
-    mmseg_bb = MixVisionTransformer(embed_dims=a['dims'][0], num_layers=a['depths'],
-                                    num_heads=[1, 2, 5, 8], drop_path_rate=0.1)
-    ours.load_state_dict(convert_mit_state_dict(mmseg_bb.state_dict()))
-    mmseg_full = _Segmentor(mmseg_bb, SegformerHead(
-        in_channels=a['dims'], in_index=[0, 1, 2, 3], channels=256, num_classes=NUM_CLASSES,
-        norm_cfg=bn, align_corners=False))
-
-    config = transformers.SegformerConfig(
-        hidden_sizes=a['dims'], depths=a['depths'], decoder_hidden_size=a['head'],
-        num_labels=NUM_CLASSES)
-    hf_full = transformers.SegformerForSemanticSegmentation(config)
-    hf = {
-        'mmseg_ext': (ours, ours_full),
-        'mmseg': (mmseg_bb, mmseg_full),
-        'transformers': (_HFBackbone(hf_full.segformer), _HFFull(hf_full)),
-    }
-    for backbone, full in hf.values():
+    models = {}
+    if only in (None, 'mmseg_ext'):
+        ours = MiT(arch=arch)
+        ours.init_weights()
+        models['mmseg_ext'] = (ours, _Segmentor(ours, AllMLPHead(
+            in_channels=a['dims'], in_index=[0, 1, 2, 3], channels=a['head'],
+            num_classes=NUM_CLASSES, norm_cfg=bn, align_corners=False)))
+    if only in (None, 'mmseg'):
+        mmseg_bb = MixVisionTransformer(embed_dims=a['dims'][0], num_layers=a['depths'],
+                                        num_heads=[1, 2, 5, 8], drop_path_rate=0.1)
+        models['mmseg'] = (mmseg_bb, _Segmentor(mmseg_bb, SegformerHead(
+            in_channels=a['dims'], in_index=[0, 1, 2, 3], channels=256,
+            num_classes=NUM_CLASSES, norm_cfg=bn, align_corners=False)))
+        if only is None:
+            ours.load_state_dict(convert_mit_state_dict(mmseg_bb.state_dict()))
+    if only in (None, 'transformers'):
+        config = transformers.SegformerConfig(
+            hidden_sizes=a['dims'], depths=a['depths'], decoder_hidden_size=a['head'],
+            num_labels=NUM_CLASSES)
+        hf_full = transformers.SegformerForSemanticSegmentation(config)
+        models['transformers'] = (_HFBackbone(hf_full.segformer), _HFFull(hf_full))
+    for backbone, full in models.values():
         backbone.eval(), full.eval()
-    return hf
+    return models
 
 
 def time_round_robin(fns, x, repeat, warmup=2):
@@ -135,26 +137,33 @@ def train_step_ms(model, x, target, repeat):
 
 
 def peak_memory_child(arch, name, part, shape):
-    """Peak RSS growth (MiB) of one forward, measured in a fresh process of this script
-    (ru_maxrss is per process and only grows, so each model gets its own)."""
+    """Peak RSS growth (MiB) of one forward, measured in a fresh process of this script."""
     cmd = [sys.executable, __file__, '--memory-child', arch, name, str(part), '--threads', '1',
            '--shape', *map(str, shape)]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])
 
 
+def _status_mib(field):
+    with open('/proc/self/status') as f:
+        for line in f:
+            if line.startswith(field):
+                return int(line.split()[1]) / 1024
+
+
 def memory_child(arch, name, part, shape):
-    model = build_models(arch)[name][part]
+    """Build only this model, reset the kernel's peak-RSS mark (/proc/self/clear_refs), run
+    one forward, print VmHWM - VmRSS before the forward."""
+    model = build_models(arch, only=name)[name][part]
     x = torch.randn(1, 3, *shape)
-    base = rss_mib()
+    gc.collect()
+    ctypes.CDLL('libc.so.6').malloc_trim(0)  # return freed heap: count the forward's own pages
+    with open('/proc/self/clear_refs', 'w') as f:
+        f.write('5')
+    base = _status_mib('VmRSS')
     with torch.inference_mode():
         model(x)
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - base)
-
-
-def rss_mib():
-    with open('/proc/self/statm') as f:
-        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+    print(_status_mib('VmHWM') - base)
 
 
 def main():
