@@ -1,0 +1,50 @@
+"""get_flops.py (the paper's FLOPs), benchmark.py and infer.py end to end on CPU."""
+import os.path as osp
+import re
+
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+
+from tests.conftest import REPO, run_tool
+
+B0 = 'configs/segformer/mit-b0_ade20k.py'
+
+
+def test_get_flops_matches_paper_b0_512():
+    proc = run_tool('tools/analysis_tools/get_flops.py', B0, '--shape', '512', '512')
+    flops = float(re.search(r'Flops: ([\d.]+) G', proc.stdout)[1])
+    params = float(re.search(r'Params: ([\d.]+) M', proc.stdout)[1])
+    assert abs(flops - 8.4) / 8.4 < 0.02  # paper: 8.4 G
+    assert round(params, 1) == 3.8  # paper: 3.8 M
+
+
+def _random_checkpoint(tmp_path):
+    from mmseg.registry import MODELS
+    init_default_scope('mmseg')
+    cfg = Config.fromfile(osp.join(REPO, B0))
+    cfg.model.backbone.init_cfg = None
+    model = MODELS.build(cfg.model)
+    path = str(tmp_path / 'b0.pth')
+    torch.save({'state_dict': model.state_dict(), 'meta': {}}, path)
+    return path
+
+
+def test_benchmark_prints_fps(tmp_path):
+    proc = run_tool('tools/analysis_tools/benchmark.py', B0, _random_checkpoint(tmp_path),
+                    '--shape', '64', '64', '--num-iters', '3', '--warmup', '1')
+    assert re.search(r'Average fps of 1 runs: [\d.]+', proc.stdout)
+
+
+def test_infer_writes_overlays_and_label_maps(tmp_path, toy_ade20k):
+    images = osp.join(toy_ade20k, 'images/validation')
+    out = tmp_path / 'out'
+    run_tool('tools/infer.py', B0, _random_checkpoint(tmp_path), images, '--out-dir', str(out))
+    overlays = sorted((out / 'overlays').glob('*.png'))
+    labels = sorted((out / 'label_maps').glob('*.png'))
+    assert len(overlays) == len(labels) == 4
+    import numpy as np
+    from PIL import Image
+    label = np.array(Image.open(labels[0]))
+    assert label.ndim == 2 and label.max() < 150
+    assert np.array(Image.open(overlays[0])).shape == (*label.shape, 3)
