@@ -176,3 +176,25 @@ def test_cityscapes_config_with_official_evaluation(tmp_path):
     proc = run_tool('tools/test.py', str(cfg), osp.join(work, 'iter_2.pth'), '--work-dir', work)
     log = proc.stdout + proc.stderr
     assert 'mIoU' in log and 'averageScoreCategories' in log
+
+
+def test_tta_multi_scale_flip(tmp_path, toy_ade20k):
+    """--tta swaps in the config's multi-scale + flip pipeline and SegTTAModel."""
+    cfg = write_config(tmp_path, toy_ade20k, max_iters=1, extra="""
+        tta_ratios = [0.5, 1.0]
+        tta_pipeline = [
+            dict(type='LoadImageFromFile'),
+            dict(type='TestTimeAug', transforms=[
+                [dict(type='AlignedResize', scale=(int(512 * r), int(128 * r)), size_divisor=32)
+                 for r in tta_ratios],
+                [dict(type='RandomFlip', prob=0., direction='horizontal'),
+                 dict(type='RandomFlip', prob=1., direction='horizontal')],
+                [dict(type='LoadAnnotations', reduce_zero_label=True)],
+                [dict(type='PackSegInputs')]])]
+        """)
+    work = str(tmp_path / 'w')
+    run_tool('tools/train.py', cfg, '--work-dir', work, '--cfg-options',
+             'default_hooks.checkpoint.interval=1')
+    proc = run_tool('tools/test.py', cfg, osp.join(work, 'iter_1.pth'), '--tta',
+                    '--work-dir', work)
+    assert 'mIoU' in proc.stdout + proc.stderr
