@@ -2,6 +2,7 @@
 Segformer and mmseg's MixVisionTransformer under the same weights."""
 import pytest
 import torch
+from mmengine.registry import init_default_scope
 from torch import nn
 
 import mmseg_ext  # noqa: F401
@@ -15,6 +16,7 @@ COUNTED_TOTALS = {'b0': 3.75, 'b1': 13.72, 'b2': 27.46, 'b3': 47.34, 'b4': 64.11
 
 
 def build_segformer(arch, num_classes=150):
+    init_default_scope('mmseg')  # the head builds its loss from the default scope's registry
     dims = ARCH_SETTINGS[arch]['embed_dims']
     backbone = MiT(arch=arch)
     head = AllMLPHead(in_channels=list(dims), in_index=[0, 1, 2, 3],
