@@ -5,23 +5,13 @@ the instance-level score on) calls ``np.in1d``, which numpy 2.4 removed. We hand
 a numpy whose ``in1d`` is the documented replacement, ``np.isin`` on the flattened input; numpy
 itself is left untouched.
 """
-import types
-
 import numpy as np
+
+from .numpy_view import NumpyView
 
 
 def _in1d(ar1, ar2, assume_unique=False, invert=False):
     return np.isin(np.ravel(ar1), ar2, assume_unique=assume_unique, invert=invert)
-
-
-class _NumpyWithIn1d(types.ModuleType):
-
-    def __init__(self):
-        super().__init__('numpy')
-        self.in1d = _in1d
-
-    def __getattr__(self, name):
-        return getattr(np, name)
 
 
 def patch_cityscapes_evaluation():
@@ -31,5 +21,5 @@ def patch_cityscapes_evaluation():
         import cityscapesscripts.evaluation.evalPixelLevelSemanticLabeling as cs_eval
     except ImportError:
         return
-    if not isinstance(cs_eval.np, _NumpyWithIn1d):
-        cs_eval.np = _NumpyWithIn1d()
+    if not isinstance(cs_eval.np, NumpyView):
+        cs_eval.np = NumpyView(in1d=_in1d)

@@ -32,6 +32,8 @@ from mmengine.registry import TRANSFORMS
 from PIL import Image
 from skimage.filters import gaussian as _skimage_gaussian
 
+from ...compat.numpy_view import NumpyView
+
 with warnings.catch_warnings():  # the package imports the deprecated pkg_resources
     warnings.simplefilter('ignore')
     import imagecorruptions.corruptions as _corruptions
@@ -69,15 +71,6 @@ def _gaussian(image, sigma=1.0, multichannel=None, **kwargs):
     return _skimage_gaussian(image, sigma=sigma, **kwargs)
 
 
-class _Numpy1Aliases(types.ModuleType):
-    """numpy with the numpy-1 alias ``float_`` the package still uses."""
-
-    float_ = np.float64
-
-    def __getattr__(self, name):
-        return getattr(np, name)
-
-
 def _random_noise(image, mode='gaussian', rng=None, clip=True, **kwargs):
     """``skimage.util.random_noise`` seeded from numpy's global RNG when no rng is given."""
     if rng is None:
@@ -99,7 +92,7 @@ def adapt_imagecorruptions():
     if _corruptions.gaussian is _gaussian:
         return
     _corruptions.gaussian = _gaussian
-    _corruptions.np = _Numpy1Aliases('numpy')
+    _corruptions.np = NumpyView(float_=np.float64)
     _corruptions.sk = _SeededSkimage('skimage')
 
 
