@@ -3,7 +3,9 @@
     python tools/infer.py CONFIG CKPT IMG_OR_DIR --out-dir DIR [--device cpu] [--opacity 0.5]
 
 Writes DIR/overlays/NAME.png (prediction painted over the image with the dataset palette) and
-DIR/label_maps/NAME.png (uint8 class indices, as the model predicts them).
+DIR/label_maps/NAME.png (uint8 class indices, as the model predicts them). mmseg's
+``MMSegInferencer`` paints the same overlays but names directory inputs' label maps by their
+position (``00000000_pred.png``), so they cannot be matched back to the images.
 """
 import argparse
 import os
