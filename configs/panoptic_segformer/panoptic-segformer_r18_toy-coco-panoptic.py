@@ -1,7 +1,8 @@
 # CPU demo on the synthetic toy COCO-panoptic set. REDUCED model, trained from scratch (no
 # pretrained weights offline): ResNet-18 at half width (base_channels 32), width 64, 30 thing
 # queries, 1 encoder / 2 location-decoder layers, 1 thing + 2 stuff mask-decoder layers, FFN 128;
-# AdamW lr 1e-3 for all parameters, grad clip 1.0, batch 4, 12 epochs (step at 10).
+# AdamW lr 1e-3 for all parameters, grad clip 1.0, batch 4, 100 epochs (step at 80): 1000
+# iterations, about 3.5 minutes on 2 CPU cores.
 # Data: python tools/misc/make_toy_data.py --format coco-panoptic --out data/toy_coco_panoptic
 _base_ = ['./panoptic-segformer_r50_coco-panoptic-12e.py']
 
@@ -32,13 +33,13 @@ optim_wrapper = dict(
     optimizer=dict(lr=1e-3),
     clip_grad=dict(max_norm=1.0),
     paramwise_cfg=dict(custom_keys={'backbone': dict(lr_mult=1.0)}))
-max_epochs = 12
-train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
+max_epochs = 100
+train_cfg = dict(max_epochs=max_epochs, val_interval=25)
 param_scheduler = [
-    dict(type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True, milestones=[10], gamma=0.1)
+    dict(type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True, milestones=[80], gamma=0.1)
 ]
-default_hooks = dict(logger=dict(interval=5),
-                     checkpoint=dict(interval=4, max_keep_ckpts=3))
+default_hooks = dict(logger=dict(interval=10),
+                     checkpoint=dict(interval=25, max_keep_ckpts=2))
 env_cfg = dict(dist_cfg=dict(backend='gloo'))
 log_processor = dict(window_size=5)
 

@@ -1,12 +1,17 @@
-"""FLOPs and parameters of a config's model, as mmseg's get_flops.py reports them.
+"""FLOPs and parameters of a config's model, as mmseg's / mmdet's get_flops.py report them.
 
     python tools/analysis_tools/get_flops.py CONFIG --shape 512 512
+    python tools/analysis_tools/get_flops.py PANOPTIC_CONFIG --shape 800 1333 [--no-tensor-products]
 
-FLOPs are multiply-accumulates (the convention of the SegFormer paper and mmcv's counter), counted
-by tracing one forward with mmengine's FlopAnalyzer. The attention products are included: a
-handle for ``aten::scaled_dot_product_attention`` counts QK^T and AV.
+FLOPs are multiply-accumulates (the convention of the papers and mmcv's counter), counted by
+tracing one forward (segmentors: ``mode='tensor'``; detectors: ``_forward`` on one image) with
+mmengine's FlopAnalyzer. The attention products are included: a handle for
+``aten::scaled_dot_product_attention`` counts QK^T and AV. ``--no-tensor-products`` leaves out
+every product of two activations (matmul, bmm, einsum, SDPA), as mmcv 1.x's module-hook counter
+did: that counter, which mmdet 2.x's get_flops.py used, only sees layers such as Conv and Linear.
 """
 import argparse
+from functools import partial
 from math import prod
 
 import torch
@@ -24,16 +29,40 @@ def sdpa_flop_jit(inputs, outputs):
     return 2 * prod(q[:-1]) * k[-2] * q[-1]
 
 
-def count(model, inputs):
+def native_mha_flop_jit(inputs, outputs, tensor_products=True):
+    """MACs of ``nn.MultiheadAttention``'s fused inference path: the q, k, v and output
+    projections, plus QK^T and AV unless ``tensor_products`` is False."""
+    q, k = (inputs[i].type().sizes() for i in (0, 1))  # (B, Nq, C), (B, Nk, C)
+    batch, nq, c = q
+    nk = k[-2]
+    macs = batch * (2 * nq + 2 * nk) * c * c
+    return macs + (2 * batch * nq * nk * c if tensor_products else 0)
+
+
+def _not_counted(inputs, outputs):
+    return 0
+
+
+# Products of two activations; FlopAnalyzer counts the first four by default.
+TENSOR_PRODUCTS = ('aten::matmul', 'aten::bmm', 'aten::baddbmm', 'aten::einsum',
+                   'aten::scaled_dot_product_attention')
+
+
+def count(model, inputs, tensor_products=True):
     analyzer = FlopAnalyzer(model, inputs)
     analyzer.set_op_handle('aten::scaled_dot_product_attention', sdpa_flop_jit)
+    analyzer.set_op_handle('aten::_native_multi_head_attention',
+                           partial(native_mha_flop_jit, tensor_products=tensor_products))
+    if not tensor_products:
+        analyzer.set_op_handle(**dict.fromkeys(TENSOR_PRODUCTS, _not_counted))
     analyzer.unsupported_ops_warnings(False)
     analyzer.uncalled_modules_warnings(False)
     return analyzer.total(), parameter_count(model)['']
 
 
 class _TensorForward(torch.nn.Module):
-    """Expose ``model(inputs, mode='tensor')`` (segmentors) / ``_forward`` (detectors)."""
+    """Expose ``model(inputs, mode='tensor')`` (segmentors) / ``_forward`` (detectors, which
+    need the image and batch shapes in a data sample)."""
 
     def __init__(self, model):
         super().__init__()
@@ -42,13 +71,19 @@ class _TensorForward(torch.nn.Module):
     def forward(self, x):
         if hasattr(self.model, 'encode_decode') or not hasattr(self.model, '_forward'):
             return self.model(x, mode='tensor')
-        return self.model._forward(x)
+        from mmdet.structures import DetDataSample
+        shape = tuple(x.shape[-2:])
+        sample = DetDataSample(metainfo=dict(img_shape=shape, batch_input_shape=shape,
+                                             ori_shape=shape))
+        return self.model._forward(x, [sample])
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config')
     parser.add_argument('--shape', type=int, nargs='+', default=[512, 512], help='H W')
+    parser.add_argument('--no-tensor-products', action='store_true',
+                        help='leave out matmul / bmm / einsum / SDPA, as mmcv 1.x counted')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     args = parser.parse_args()
     h, w = args.shape if len(args.shape) == 2 else args.shape * 2
@@ -60,7 +95,8 @@ def main():
         cfg.model.backbone.init_cfg = None
     model = MODELS.build(cfg.model).eval()
     with torch.no_grad():
-        flops, params = count(_TensorForward(model), (torch.randn(1, 3, h, w), ))
+        flops, params = count(_TensorForward(model), (torch.randn(1, 3, h, w), ),
+                              tensor_products=not args.no_tensor_products)
     print(f'{"=" * 30}\nConfig: {args.config}\nInput shape: (3, {h}, {w})\n'
           f'Flops: {flops / 1e9:.1f} G\nParams: {params / 1e6:.2f} M\n{"=" * 30}')
 
