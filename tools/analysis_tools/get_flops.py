@@ -39,11 +39,18 @@ def native_mha_flop_jit(inputs, outputs, tensor_products=True):
     return macs + (2 * batch * nq * nk * c if tensor_products else 0)
 
 
+def baddbmm_flop_jit(inputs, outputs):
+    """MACs of ``baddbmm(M, A, B)``: those of ``A @ B`` (nn.MultiheadAttention with a mask)."""
+    a, b = (inputs[i].type().sizes() for i in (1, 2))
+    return prod(a) * b[-1]
+
+
 def _not_counted(inputs, outputs):
     return 0
 
 
-# Products of two activations; FlopAnalyzer counts the first four by default.
+# Products of two activations. FlopAnalyzer counts matmul, bmm and einsum by default; baddbmm
+# and SDPA get the handles above.
 TENSOR_PRODUCTS = ('aten::matmul', 'aten::bmm', 'aten::baddbmm', 'aten::einsum',
                    'aten::scaled_dot_product_attention')
 
@@ -51,6 +58,7 @@ TENSOR_PRODUCTS = ('aten::matmul', 'aten::bmm', 'aten::baddbmm', 'aten::einsum',
 def count(model, inputs, tensor_products=True):
     analyzer = FlopAnalyzer(model, inputs)
     analyzer.set_op_handle('aten::scaled_dot_product_attention', sdpa_flop_jit)
+    analyzer.set_op_handle('aten::baddbmm', baddbmm_flop_jit)
     analyzer.set_op_handle('aten::_native_multi_head_attention',
                            partial(native_mha_flop_jit, tensor_products=tensor_products))
     if not tensor_products:
