@@ -16,6 +16,7 @@ from math import prod
 
 import torch
 from mmengine.analysis import FlopAnalyzer, parameter_count
+from mmengine.analysis.jit_handles import bmm_flop_jit
 from mmengine.config import DictAction
 from mmengine.registry import init_default_scope
 
@@ -40,9 +41,8 @@ def native_mha_flop_jit(inputs, outputs, tensor_products=True):
 
 
 def baddbmm_flop_jit(inputs, outputs):
-    """MACs of ``baddbmm(M, A, B)``: those of ``A @ B`` (nn.MultiheadAttention with a mask)."""
-    a, b = (inputs[i].type().sizes() for i in (1, 2))
-    return prod(a) * b[-1]
+    """MACs of ``baddbmm(M, A, B)``: those of ``bmm(A, B)`` (nn.MultiheadAttention with a mask)."""
+    return bmm_flop_jit(inputs[1:3], outputs)
 
 
 def _not_counted(inputs, outputs):
