@@ -248,7 +248,7 @@ class MiT(BaseModule):
             x = stage(x)
             if i in self.out_indices:
                 outs.append(x)
-        return outs
+        return tuple(outs)
 
 
 # --------------------------------------------------------------------------------------------

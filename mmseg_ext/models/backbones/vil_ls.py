@@ -15,6 +15,7 @@ does this one, with an error that says what to change.
 
 Checkpoint converter for the official layout at the end of this file.
 """
+import re
 
 import torch
 from mmengine.model import BaseModule
@@ -22,6 +23,7 @@ from mmengine.model.weight_init import trunc_normal_
 from mmengine.registry import MODELS
 from torch import nn
 
+from ..layers import convert_official_ls_state_dict
 from .cvt_ls import check_input_size
 from .vit_block import MultiheadSelfAttention, PreNormBlock
 
@@ -192,3 +194,55 @@ class ViLLS(BaseModule):
             if i in self.out_indices:
                 outs.append(x)
         return tuple(outs)
+
+
+# --------------------------------------------------------------------------------------------
+# Official checkpoint (NVIDIA/transformer-ls imagenet/, MsViT) -> mmpretrain ImageClassifier keys.
+# --------------------------------------------------------------------------------------------
+
+# Per block, the official model has an attention layer ``layer{i}.{2j+1}`` and an MLP layer
+# ``layer{i}.{2j+2}``; the stage's patch embedding is ``layer{i}.0``.
+_OFFICIAL_ATTN_BLOCK = {'norm': 'norm1', 'attn.local_relative_position_bias_table':
+                        'attn.rel_pos_table', 'attn.g2l_relative_position_bias': 'attn.g2l',
+                        'attn.g2g_relative_position_bias': 'attn.g2g'}
+_OFFICIAL_MLP_BLOCK = {'norm': 'norm2', 'mlp.fc1': 'mlp.fc1', 'mlp.fc2': 'mlp.fc2'}
+_OFFICIAL_EMBED = {'proj': 'proj', 'norm_embed': 'norm', 'cls_token': 'global_tokens'}
+
+
+def _official_block_key(stage, layer, rest):
+    block, is_attn = (layer - 1) // 2, layer % 2 == 1
+    table = _OFFICIAL_ATTN_BLOCK if is_attn else _OFFICIAL_MLP_BLOCK
+    name, _, param = rest.rpartition('.')
+    if is_attn and name == 'attn':  # LS / full attention parameters keep their names
+        name, param = rest, ''
+    if name in table:
+        name = table[name]
+    elif not (is_attn and name.startswith('attn.')):
+        raise KeyError(f'unexpected key layer{stage + 1}.{layer}.{rest} for the official '
+                       'ViL-LS (MsViT) layout')
+    return f'backbone.stages.{stage}.blocks.{block}.{name}' + (f'.{param}' if param else '')
+
+
+def convert_official_vil_ls(state):
+    """Official ViL-LS ``model_best.pth`` weights (``net``; ``module.`` prefix optional) ->
+    ``ImageClassifier(backbone=ViLLS, neck=GlobalAveragePooling, head=LinearClsHead)`` keys.
+
+    The LS attention layers go through :func:`convert_official_ls_state_dict` (exact conversion
+    of the official relative position table); the relative position index buffers are dropped
+    (the modules rebuild them)."""
+    state = convert_official_ls_state_dict(
+        {k.removeprefix('module.'): v for k, v in state.items()})
+    out = {}
+    for key, value in state.items():
+        if key.endswith('relative_position_index'):
+            continue
+        if m := re.fullmatch(r'layer(\d)\.0\.(proj|norm_embed|cls_token)(\.\w+)?', key):
+            out[f'backbone.stages.{int(m[1]) - 1}.patch_embed.{_OFFICIAL_EMBED[m[2]]}'
+                f'{m[3] or ""}'] = value
+        elif m := re.fullmatch(r'layer(\d)\.(\d+)\.(.+)', key):
+            out[_official_block_key(int(m[1]) - 1, int(m[2]), m[3])] = value
+        elif m := re.fullmatch(r'(norm|head)\.(weight|bias)', key):
+            out[f'backbone.norm.{m[2]}' if m[1] == 'norm' else f'head.fc.{m[2]}'] = value
+        else:
+            raise KeyError(f'unexpected key {key!r} for the official ViL-LS (MsViT) layout')
+    return out
