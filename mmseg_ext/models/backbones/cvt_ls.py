@@ -19,28 +19,22 @@ from mmengine.model.weight_init import trunc_normal_
 from mmengine.registry import MODELS
 from torch import nn
 
-from .vit_block import MultiheadSelfAttention, PreNormBlock, QuickGELU
+from .vit_block import (
+    MultiheadSelfAttention,
+    PreNormBlock,
+    QuickGELU,
+    check_input_size,
+    resolve_arch,
+)
 
 ARCH_SETTINGS = {
-    '13': dict(depths=(1, 2, 10)),
-    '21': dict(depths=(1, 4, 16)),
+    '13': dict(depths=(1, 2, 10), embed_dims=(64, 192, 384), num_heads=(1, 3, 6)),
+    '21': dict(depths=(1, 4, 16), embed_dims=(64, 192, 384), num_heads=(1, 3, 6)),
 }
-EMBED_DIMS = (64, 192, 384)
-NUM_HEADS = (1, 3, 6)
 PATCH_SIZES = (7, 3, 3)
 PATCH_STRIDES = (4, 2, 2)
 PATCH_PADDINGS = (2, 1, 1)
 LS_STAGES = (True, True, False)
-
-
-def check_input_size(model, x, img_size, option='img_size'):
-    """Raise a clear error when a model built for one input size gets another."""
-    if tuple(x.shape[-2:]) != tuple(img_size):
-        raise ValueError(
-            f'{type(model).__name__} was built for {img_size[0]}x{img_size[1]} inputs '
-            f'(backbone.{option}={img_size[0]}) and got {x.shape[-2]}x{x.shape[-1]}: its '
-            'position tables have a fixed size. Make the test pipeline end in a '
-            f'{img_size[0]}x{img_size[1]} crop, or build the model for this size.')
 
 
 class ConvEmbed(nn.Module):
@@ -85,7 +79,8 @@ class CvTLS(BaseModule):
     """CvT*-LS-13 / -21 backbone (LS paper Table 6).
 
     Args:
-        arch (str): ``'13'`` or ``'21'``.
+        arch (str | dict): ``'13'`` or ``'21'``, or a dict with ``depths``, ``embed_dims`` and
+            ``num_heads`` (3 entries each).
         img_size (int): input side the position embeddings are built for (224 or 384).
         window_size (int): LS window ``w`` (7 at 224, 8 at 384).
         dp_rank (int): LS dynamic-projection rank ``r``.
@@ -107,18 +102,17 @@ class CvTLS(BaseModule):
                  mlp_ratio=4, qkv_bias=True, drop_rate=0., attn_drop_rate=0.,
                  drop_path_rate=0.1, out_indices=(2, ), out_type='cls_token', init_cfg=None):
         super().__init__(init_cfg=init_cfg)
-        if arch not in ARCH_SETTINGS:
-            raise KeyError(f'CvTLS arch {arch!r} is unknown; choose one of '
-                           f'{sorted(ARCH_SETTINGS)} (see docs/imagenet.md for 21S)')
+        settings = resolve_arch('CvTLS', arch, ARCH_SETTINGS)
         if out_type not in ('cls_token', 'featmap'):
             raise ValueError(f"out_type must be 'cls_token' or 'featmap', got {out_type!r}")
         self.img_size = (img_size, img_size)
         self.out_indices = tuple(out_indices)
         self.out_type = out_type
-        depths = ARCH_SETTINGS[arch]['depths']
+        depths = settings['depths']
         self.stages = nn.ModuleList()
         size, channels = img_size, in_channels
-        for i, (dims, heads, depth) in enumerate(zip(EMBED_DIMS, NUM_HEADS, depths)):
+        for i, (dims, heads, depth) in enumerate(
+                zip(settings['embed_dims'], settings['num_heads'], depths)):
             size = (size + 2 * PATCH_PADDINGS[i] - PATCH_SIZES[i]) // PATCH_STRIDES[i] + 1
             embed = ConvEmbed(channels, dims, PATCH_SIZES[i], PATCH_STRIDES[i], PATCH_PADDINGS[i])
             last = i == len(depths) - 1
@@ -137,7 +131,7 @@ class CvTLS(BaseModule):
                                            eps=1e-5))
             self.stages.append(CvTStage(embed, size * size, dims, blocks, with_cls_token=last))
             channels = dims
-        self.norm = nn.LayerNorm(EMBED_DIMS[-1], eps=1e-5)
+        self.norm = nn.LayerNorm(settings['embed_dims'][-1], eps=1e-5)
 
     def init_weights(self):
         if self.init_cfg is not None and self.init_cfg.get('type') == 'Pretrained':

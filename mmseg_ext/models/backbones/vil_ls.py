@@ -24,18 +24,16 @@ from mmengine.registry import MODELS
 from torch import nn
 
 from ..layers import convert_official_ls_state_dict
-from .cvt_ls import check_input_size
-from .vit_block import MultiheadSelfAttention, PreNormBlock
+from .vit_block import MultiheadSelfAttention, PreNormBlock, check_input_size, resolve_arch
 
 # depths, widths and heads of the official launch scripts (medium, base) and of ViL-Small
 # (microsoft/vision-longformer), whose LS version the official code can build but did not train.
+_WIDTHS = dict(embed_dims=(96, 192, 384, 768), num_heads=(3, 3, 6, 12))
 ARCH_SETTINGS = {
-    'small': dict(depths=(1, 2, 8, 1)),
-    'medium': dict(depths=(1, 4, 16, 1)),
-    'base': dict(depths=(1, 8, 24, 1)),
+    'small': dict(depths=(1, 2, 8, 1), **_WIDTHS),
+    'medium': dict(depths=(1, 4, 16, 1), **_WIDTHS),
+    'base': dict(depths=(1, 8, 24, 1), **_WIDTHS),
 }
-EMBED_DIMS = (96, 192, 384, 768)
-NUM_HEADS = (3, 3, 6, 12)
 PATCH_SIZES = (4, 2, 2, 2)
 NUM_GLOBAL_TOKENS = (1, 1, 1, 0)
 LS_STAGES = (True, True, False, False)
@@ -121,7 +119,8 @@ class ViLLS(BaseModule):
     """ViL-LS Small / Medium / Base backbone.
 
     Args:
-        arch (str): ``'small'``, ``'medium'`` or ``'base'``.
+        arch (str | dict): ``'small'``, ``'medium'`` or ``'base'``, or a dict with ``depths``,
+            ``embed_dims`` and ``num_heads`` (4 entries each).
         img_size (int): input side the relative position tables are built for (224 or 384).
         window_size (int): LS window ``w`` (7 at 224, 8 at 384; official ``f``).
         dp_rank (int): LS dynamic-projection rank ``r`` (official ``r8``).
@@ -140,15 +139,15 @@ class ViLLS(BaseModule):
                  mlp_ratio=4, qkv_bias=True, drop_rate=0., attn_drop_rate=0.,
                  drop_path_rate=0.1, out_indices=(3, ), init_cfg=None):
         super().__init__(init_cfg=init_cfg)
-        if arch not in ARCH_SETTINGS:
-            raise KeyError(f'ViLLS arch {arch!r} is unknown; choose one of {sorted(ARCH_SETTINGS)}')
-        depths = ARCH_SETTINGS[arch]['depths']
+        settings = resolve_arch('ViLLS', arch, ARCH_SETTINGS)
+        depths = settings['depths']
         self.img_size = (img_size, img_size)
         self.out_indices = tuple(out_indices)
         rates = torch.linspace(0, drop_path_rate, sum(depths)).split(depths)
         self.stages = nn.ModuleList()
         side, channels = img_size, in_channels
-        for i, (dims, heads, patch) in enumerate(zip(EMBED_DIMS, NUM_HEADS, PATCH_SIZES)):
+        for i, (dims, heads, patch) in enumerate(
+                zip(settings['embed_dims'], settings['num_heads'], PATCH_SIZES)):
             side //= patch
             num_global = NUM_GLOBAL_TOKENS[i]
             blocks = []
@@ -167,7 +166,7 @@ class ViLLS(BaseModule):
             embed = PatchEmbed(channels, dims, patch, num_global)
             self.stages.append(ViLStage(embed, blocks, num_global))
             channels = dims
-        self.norm = nn.LayerNorm(EMBED_DIMS[-1], eps=1e-6)
+        self.norm = nn.LayerNorm(settings['embed_dims'][-1], eps=1e-6)
 
     def init_weights(self):
         if self.init_cfg is not None and self.init_cfg.get('type') == 'Pretrained':

@@ -1,15 +1,44 @@
-"""The pre-norm transformer block shared by the ViL-LS and CvT*-LS backbones.
+"""Pieces shared by the ViL-LS and CvT*-LS backbones: the pre-norm transformer block, full
+attention, the arch table lookup and the input-size check of fixed-size models.
 
-``x = x + DropPath(attn(LN(x), hw_shape)); x = x + DropPath(MLP(LN(x)))`` (ViT, Dosovitskiy et al.
-2021), with the token map's ``hw_shape`` passed to the attention so that 2D attentions (LS,
-relative position bias) can use it. Global tokens (ViL) / the class token (CvT) come first in
-``x``.
+Block: ``x = x + DropPath(attn(LN(x), hw_shape)); x = x + DropPath(MLP(LN(x)))`` (ViT,
+Dosovitskiy et al. 2021), with the token map's ``hw_shape`` passed to the attention so that 2D
+attentions (LS, relative position bias) can use it. Global tokens (ViL) / the class token (CvT)
+come first in ``x``.
 """
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .mit import drop_path
+
+ARCH_KEYS = ('depths', 'embed_dims', 'num_heads')
+
+
+def resolve_arch(model, arch, settings):
+    """``arch``: a name of ``settings`` or a dict with ``depths``, ``embed_dims`` and
+    ``num_heads`` (one entry per stage); returns that dict."""
+    if isinstance(arch, str):
+        if arch not in settings:
+            raise KeyError(f'{model} arch {arch!r} is unknown; choose one of {sorted(settings)} '
+                           f'or give a dict with {", ".join(ARCH_KEYS)}')
+        return settings[arch]
+    stages = len(next(iter(settings.values()))['depths'])
+    if (not isinstance(arch, dict) or set(arch) != set(ARCH_KEYS)
+            or any(len(arch[k]) != stages for k in ARCH_KEYS)):
+        raise KeyError(f'{model} arch {arch!r}: a custom arch is a dict with exactly '
+                       f'{", ".join(ARCH_KEYS)}, {stages} entries each')
+    return arch
+
+
+def check_input_size(model, x, img_size, option='img_size'):
+    """Raise a clear error when a model built for one input size gets another."""
+    if tuple(x.shape[-2:]) != tuple(img_size):
+        raise ValueError(
+            f'{type(model).__name__} was built for {img_size[0]}x{img_size[1]} inputs '
+            f'(backbone.{option}={img_size[0]}) and got {x.shape[-2]}x{x.shape[-1]}: its '
+            'position tables have a fixed size. Make the test pipeline end in a '
+            f'{img_size[0]}x{img_size[1]} crop, or build the model for this size.')
 
 
 class QuickGELU(nn.Module):
