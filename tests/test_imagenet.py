@@ -160,6 +160,34 @@ def test_official_vil_ls_checkpoint_loads_with_no_missing_or_unexpected_keys():
         convert_official_vil_ls({**official, 'layer1.0.x_pos_embed': torch.zeros(1, 56, 48)})
 
 
+def _robustness_tool():
+    import importlib.util
+    path = osp.join(REPO, 'tools/analysis_tools/robustness_eval.py')
+    spec = importlib.util.spec_from_file_location('_robustness_eval_i12', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_corruption_errors_follow_imagenet_c():
+    """CE_c = sum_s E_sc / sum_s E^b_sc; rCE_c = sum_s (E_sc - E_clean) / sum_s (E^b_sc -
+    E^b_clean); mCE, rmCE = means over corruptions (Hendrycks & Dietterich 2019)."""
+    rob = _robustness_tool()
+
+    def results(top1):
+        return dict(results={key: {'accuracy/top1': v} for key, v in top1.items()})
+
+    model = results({'clean/0': 90, 'fog/1': 80, 'fog/2': 70, 'snow/1': 60, 'snow/2': 50})
+    base = results({'clean/0': 60, 'fog/1': 50, 'fog/2': 30, 'snow/1': 40, 'snow/2': 20})
+    errors = rob.corruption_errors(model, base, ['fog', 'snow'], [1, 2], 'top1')
+    assert errors['ce'] == pytest.approx({'fog': 100 * 50 / 120, 'snow': 100 * 90 / 140})
+    assert errors['rel_ce'] == pytest.approx({'fog': 100 * 30 / 40, 'snow': 100 * 70 / 60})
+    assert errors['mce'] == pytest.approx((50 / 120 + 90 / 140) / 2 * 100)
+    with pytest.raises(KeyError, match='baseline results have no snow/2'):
+        del base['results']['snow/2']
+        rob.corruption_errors(model, base, ['fog', 'snow'], [1, 2], 'top1')
+
+
 # ---- errors ----
 
 def test_unknown_arch_and_wrong_input_size():
@@ -261,18 +289,56 @@ def tiny_config(tmp_path, config):
     return str(path)
 
 
-def test_toy_cvt_ls_beats_chance_through_train_and_test_tools(toy_in, tmp_path):
-    """A narrow CvT*-LS on the toy set, 15 epochs, through tools/train.py and tools/test.py."""
-    config, work = tiny_config(tmp_path, CVT_TOY), str(tmp_path / 'work')
+@pytest.fixture(scope='module')
+def cvt_toy_run(toy_in, tmp_path_factory):
+    """A narrow CvT*-LS trained on the toy set for 15 epochs through tools/train.py."""
+    tmp = tmp_path_factory.mktemp('cvt_toy')
+    config, work = tiny_config(tmp, CVT_TOY), str(tmp / 'work')
     run_tool('tools/train.py', config, '--work-dir', work, '--cfg-options',
              *_data_options(toy_in), f'train_cfg.max_epochs={EPOCHS}',
              f'train_cfg.val_interval={EPOCHS}', f'param_scheduler.1.end={EPOCHS}',
              f'default_hooks.checkpoint.interval={EPOCHS}')
-    proc = run_tool('tools/test.py', config, osp.join(work, f'epoch_{EPOCHS}.pth'),
-                    '--work-dir', work, '--out', osp.join(work, 'preds.pkl'), '--cfg-options',
+    return config, work, osp.join(work, f'epoch_{EPOCHS}.pth')
+
+
+def test_toy_cvt_ls_beats_chance_through_train_and_test_tools(cvt_toy_run, toy_in):
+    config, work, ckpt = cvt_toy_run
+    proc = run_tool('tools/test.py', config, ckpt, '--work-dir', work,
+                    '--out', osp.join(work, 'preds.pkl'), '--cfg-options',
                     *_data_options(toy_in))
     assert _top1(proc.stdout + proc.stderr) >= MIN_TOP1
     assert osp.getsize(osp.join(work, 'preds.pkl')) > 0
+
+
+def test_robustness_eval_on_toy_classifier_with_mce(cvt_toy_run, toy_in, tmp_path):
+    """robustness_eval.py takes the mmpretrain config: top-1 per corruption and severity, and
+    CE / mCE against a baseline model (here the same network untrained)."""
+    import json
+
+    from mmpretrain.registry import MODELS
+    rob = _robustness_tool()
+    config, _, ckpt = cvt_toy_run
+    init_default_scope('mmpretrain')
+    untrained = str(tmp_path / 'untrained.pth')
+    torch.manual_seed(0)
+    torch.save({'state_dict': MODELS.build(Config.fromfile(config).model).state_dict()},
+               untrained)
+    data = [f'{loader}.dataset.data_root={toy_in}' for loader in LOADERS] + [
+        'test_dataloader.num_workers=0']
+    common = ['--corruptions', 'gaussian_noise', 'contrast', '--severities', '0', '2', '5',
+              '--cfg-options', *data]
+    rob.main([config, untrained, '--work-dir', str(tmp_path / 'base'), *common])
+    baseline = str(tmp_path / 'base' / 'robustness' / 'results.json')
+    rob.main([config, ckpt, '--work-dir', str(tmp_path / 'model'), '--baseline', baseline,
+              *common])
+    out = tmp_path / 'model' / 'robustness'
+    results = json.loads((out / 'results.json').read_text())['results']
+    assert set(results) == {'clean/0', 'gaussian_noise/2', 'gaussian_noise/5', 'contrast/2',
+                            'contrast/5'}
+    assert results['clean/0']['accuracy/top1'] >= MIN_TOP1
+    rows = [line.split(',') for line in (out / 'table.csv').read_text().splitlines()]
+    assert rows[0][-2:] == ['CE %', 'rel. CE %'] and rows[-1][0] == 'mean (mCE)'
+    assert 0 < float(rows[-1][-2]) < 100, 'the trained model errs less than the untrained one'
 
 
 def test_toy_vil_ls_beats_chance(toy_in, tmp_path):
