@@ -1,12 +1,12 @@
 """CPU speed of two torch builds on the ops of MiT-B0 / MiT-B2 at 512x512 (pure torch).
 
 The standard torch wheel (CUDA libraries bundled) and the ``+cpu`` wheel cannot be imported in
-one process, so the comparison alternates child processes: round 1 runs build A then build B,
-round 2 runs B then A, and so on; each child times every op (median of ``--repeats`` calls after
-warm-up) and the medians over rounds are compared as time(B) / time(A).
+one process, so the comparison runs one child process per build and alternates between them op
+by op: for every op and round, A times it (the fastest of ``--repeats`` calls after warm-up), then
+B, the next round B first. The fastest time over the rounds of each build is compared as
+time(B) / time(A). The minimum, not the median: on a shared machine a call that loses its cores
+to another process is slower for reasons that have nothing to do with the build, never faster.
 
-    # time the ops in this interpreter
-    python tools/analysis_tools/benchmark_torch_build.py
     # compare two interpreters (e.g. two virtual environments), alternating
     python tools/analysis_tools/benchmark_torch_build.py \\
         --compare /tmp/venv_cpu/bin/python .venv/bin/python --rounds 6 --threads 2
@@ -63,13 +63,15 @@ def ops(torch):
     return table
 
 
-def time_ops(threads, repeats, warmup):
-    """{op name: median seconds} for this interpreter's torch."""
+def serve(threads, repeats, warmup):
+    """Child mode: read op indices from stdin, answer the fastest time of each (seconds)."""
     import torch
     torch.set_num_threads(threads)
-    result = {}
+    table = ops(torch)
+    print(json.dumps(dict(torch=torch.__version__, ops=[name for name, _ in table])), flush=True)
     with torch.inference_mode():
-        for name, fn in ops(torch):
+        for line in sys.stdin:
+            fn = table[int(line)][1]
             for _ in range(warmup):
                 fn()
             times = []
@@ -77,60 +79,55 @@ def time_ops(threads, repeats, warmup):
                 start = time.perf_counter()
                 fn()
                 times.append(time.perf_counter() - start)
-            result[name] = statistics.median(times)
-    return dict(torch=torch.__version__, threads=torch.get_num_threads(), ops=result)
-
-
-def run_child(python, args):
-    cmd = [python, __file__, '--threads', str(args.threads), '--repeats', str(args.repeats),
-           '--warmup', str(args.warmup), '--json']
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+            print(min(times), flush=True)
 
 
 def compare(args):
-    a, b = args.compare
-    runs = {a: [], b: []}
-    for i in range(args.rounds):
-        for python in ((a, b) if i % 2 == 0 else (b, a)):
-            runs[python].append(run_child(python, args))
-            print(f'round {i + 1}/{args.rounds}: {python} (torch {runs[python][-1]["torch"]}) done',
-                  file=sys.stderr)
-    names = list(runs[a][0]['ops'])
-    label_a, label_b = runs[a][0]['torch'], runs[b][0]['torch']
+    children = [subprocess.Popen(
+        [python, __file__, '--serve', '--threads', str(args.threads), '--repeats',
+         str(args.repeats), '--warmup', str(args.warmup)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for python in args.compare]
+    info = [json.loads(child.stdout.readline()) for child in children]
+    names = info[0]['ops']
+    best = [[float('inf')] * len(names) for _ in children]
+    for r in range(args.rounds):
+        for k in range(len(names)):
+            for c in (0, 1) if (r + k) % 2 == 0 else (1, 0):
+                children[c].stdin.write(f'{k}\n')
+                children[c].stdin.flush()
+                best[c][k] = min(best[c][k], float(children[c].stdout.readline()))
+        print(f'round {r + 1}/{args.rounds} done', file=sys.stderr)
+    for child in children:
+        child.stdin.close()
+        child.wait()
+    label_a, label_b = info[0]['torch'], info[1]['torch']
     print(f'| op ({args.threads} threads) | torch {label_a} (ms) | torch {label_b} (ms) | '
           f'ratio {label_b} / {label_a} |')
     print('|---|---:|---:|---:|')
     ratios = []
-    for name in names:
-        ta = statistics.median(r['ops'][name] for r in runs[a]) * 1e3
-        tb = statistics.median(r['ops'][name] for r in runs[b]) * 1e3
+    for k, name in enumerate(names):
+        ta, tb = best[0][k] * 1e3, best[1][k] * 1e3
         ratios.append(tb / ta)
         print(f'| {name} | {ta:.2f} | {tb:.2f} | {tb / ta:.2f} |')
-    geo = statistics.geometric_mean(ratios)
-    print(f'| geometric mean of the ratios | | | {geo:.3f} |')
+    print(f'| geometric mean of the ratios | | | {statistics.geometric_mean(ratios):.3f} |')
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--compare', nargs=2, metavar=('PYTHON_A', 'PYTHON_B'),
-                        help='two interpreters to compare, alternating child processes')
-    parser.add_argument('--rounds', type=int, default=6, help='child runs per interpreter')
+                        help='the two interpreters (environments) to compare')
+    parser.add_argument('--rounds', type=int, default=6, help='timings per op and build')
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument('--repeats', type=int, default=15)
     parser.add_argument('--warmup', type=int, default=3)
-    parser.add_argument('--json', action='store_true', help='print one JSON line (child mode)')
+    parser.add_argument('--serve', action='store_true', help='child mode (used by --compare)')
     args = parser.parse_args()
-    if args.compare:
+    if args.serve:
+        serve(args.threads, args.repeats, args.warmup)
+    elif args.compare:
         compare(args)
-        return
-    result = time_ops(args.threads, args.repeats, args.warmup)
-    if args.json:
-        print(json.dumps(result))
-        return
-    print(f'torch {result["torch"]}, {result["threads"]} threads')
-    for name, seconds in result['ops'].items():
-        print(f'{seconds * 1e3:9.2f} ms  {name}')
+    else:
+        parser.error('give --compare PYTHON_A PYTHON_B')
 
 
 if __name__ == '__main__':
