@@ -173,14 +173,17 @@ def test_bad_tsv_names_file_and_line(tmp_path, dataset, content, error):
         cls(str(tmp_path), 'train')
 
 
-def test_bad_imdb_layout_names_the_file(tmp_path):
+def test_imdb_strips_reviews_and_bad_layout_names_the_file(tmp_path):
     with pytest.raises(FileNotFoundError, match=f'{tmp_path}/train/neg does not exist'):
         IMDbDataset(str(tmp_path), 'train')
     for name in ('neg', 'pos'):
         (tmp_path / 'train' / name).mkdir(parents=True)
     with pytest.raises(ValueError, match=f'{tmp_path}/train/neg has no .txt reviews'):
         IMDbDataset(str(tmp_path), 'train')
-    (tmp_path / 'train' / 'neg' / '0_1.txt').write_text('Dull.')
+    (tmp_path / 'train' / 'neg' / '0_1.txt').write_text(' Dull.\n')
+    (tmp_path / 'train' / 'pos' / '1_9.txt').write_text('Fine!')
+    data = IMDbDataset(str(tmp_path), 'train')  # reviews are stripped, as tfds' imdb_reviews
+    assert data[0]['inputs'].tolist() == [b + 1 for b in b'Dull.'] and data[1]['label'] == 1
     (tmp_path / 'train' / 'pos' / '1_9.txt').write_text(' \n')
     with pytest.raises(ValueError, match=f'{tmp_path}/train/pos/1_9.txt: empty review'):
         IMDbDataset(str(tmp_path), 'train')
