@@ -223,15 +223,18 @@ def test_cls_readout_is_the_official_equation():
     cls = torch.randn(2, 1, 16, dtype=torch.float64)
     pad = random_tokens([11, 6], 11) == 0
     heads = attention_per_head(block.attn, block.norm1(x), pad)
-    q, k, v = block.attn.split_qkv(cls)  # the tokens' W_q, W_k, W_v applied to the raw CLS
+    # the tokens' W_q, W_k, W_v (rows 0-15, 16-31, 32-47 of the fused qkv) on the raw CLS
+    w, bias = block.attn.qkv.weight, block.attn.qkv.bias
+    q, k, v = (cls[:, 0] @ w[i:i + 16].T + bias[i:i + 16] for i in (0, 16, 32))
     out = torch.zeros(2, 1, 16, dtype=torch.float64)
     for b in range(2):
         valid = (~pad[b]).nonzero().flatten()
         for h in range(2):
-            o = heads[b, valid, 8 * h:8 * h + 8]
-            keys, values = torch.cat([k[b, h], o]), torch.cat([v[b, h], o])
-            p = torch.softmax(q[b, h] @ keys.T / math.sqrt(8), dim=-1)
-            out[b, 0, 8 * h:8 * h + 8] = (p @ values)[0]
+            d = slice(8 * h, 8 * h + 8)
+            keys = torch.cat([k[b, None, d], heads[b, valid, d]])
+            values = torch.cat([v[b, None, d], heads[b, valid, d]])
+            p = torch.softmax(keys @ q[b, d] / math.sqrt(8), dim=0)
+            out[b, 0, d] = p @ values
     c = cls + block.attn.proj(out)
     expected = c + block.mlp(block.norm2(c))
     torch.testing.assert_close(block.forward_cls(x, pad, cls), expected, rtol=1e-10, atol=1e-10)

@@ -26,8 +26,10 @@ def attention_per_head(attn: LSAttention1d, x: torch.Tensor,
     Runs ``attn`` with its output projection set to the identity (``torch.func.functional_call``),
     so the module's own attention code computes them.
     """
-    eye = torch.eye(attn.embed_dims, dtype=attn.proj.weight.dtype, device=x.device)
-    params = {'proj.weight': eye, 'proj.bias': torch.zeros_like(attn.proj.bias)}
+    params = {'proj.weight': torch.eye(attn.embed_dims, dtype=attn.proj.weight.dtype,
+                                       device=x.device)}
+    if attn.proj.bias is not None:
+        params['proj.bias'] = torch.zeros_like(attn.proj.bias)
     return functional_call(attn, params, (x, key_padding_mask))
 
 
@@ -64,7 +66,8 @@ class LSEncoderBlock(nn.Module):
         h = self.attn.num_heads
         tokens = attention_per_head(self.attn, self.norm1(x), key_padding_mask)
         tokens = tokens.view(b, n, h, c // h).transpose(1, 2)
-        q, k, v = self.attn.split_qkv(cls)
+        q, k, v = (t.view(b, 1, h, c // h).transpose(1, 2)
+                   for t in self.attn.qkv(cls).chunk(3, dim=-1))
         valid = F.pad(~key_padding_mask, (1, 0), value=True)[:, None, None]
         out = F.scaled_dot_product_attention(
             q, torch.cat([k, tokens], 2), torch.cat([v, tokens], 2), attn_mask=valid)
