@@ -5,8 +5,10 @@ Token + learned position embeddings, ``depth`` pre-norm blocks, a final LayerNor
 (``Linear, ReLU, Linear``). The official runs pass ``--cls_last_layer`` for every task: a learned
 CLS vector (zeros at start) joins only in the LAST block, where it attends to itself and to the
 block's per-head attention outputs of the tokens, and the final LayerNorm of its output is the
-sequence embedding (:meth:`LSEncoderBlock.forward_cls`). ``pool='mean'`` averages the final
-tokens over the non-padded positions instead. Retrieval encodes both documents with the same
+sequence embedding (:meth:`LSEncoderBlock.forward_cls`). One difference: the official last block
+also lets every token attend to the CLS key/value; :class:`LSAttention1d` takes no extra keys, so
+here the tokens of the last block do not see the CLS. ``pool='mean'`` averages the final tokens
+over the non-padded positions instead. Retrieval encodes both documents with the same
 encoder and classifies ``[x1, x2, x1 * x2, x1 - x2]``.
 """
 import torch
