@@ -14,12 +14,11 @@ absolute position embeddings (0.43 M parameters at 224; without them the model h
 parameters, not the paper's 20.3 M). The model is therefore built for one input size.
 """
 import torch
-from mmengine.model import BaseModule
-from mmengine.model.weight_init import trunc_normal_
 from mmengine.registry import MODELS
 from torch import nn
 
 from .vit_block import (
+    FixedSizeBackbone,
     MultiheadSelfAttention,
     PreNormBlock,
     QuickGELU,
@@ -75,7 +74,7 @@ class CvTStage(nn.Module):
 
 
 @MODELS.register_module()
-class CvTLS(BaseModule):
+class CvTLS(FixedSizeBackbone):
     """CvT*-LS-13 / -21 backbone (LS paper Table 6).
 
     Args:
@@ -133,22 +132,9 @@ class CvTLS(BaseModule):
             channels = dims
         self.norm = nn.LayerNorm(settings['embed_dims'][-1], eps=1e-5)
 
-    def init_weights(self):
-        if self.init_cfg is not None and self.init_cfg.get('type') == 'Pretrained':
-            super().init_weights()  # mmengine's PretrainedInit (``prefix`` works as usual)
-            return
-        for m in self.modules():
-            if isinstance(m, nn.Linear):
-                trunc_normal_(m.weight, std=.02)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.LayerNorm):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-        for stage in self.stages:
-            trunc_normal_(stage.pos_embed, std=.02)
-            if stage.cls_token is not None:
-                trunc_normal_(stage.cls_token, std=.02)
+    def learned_tokens(self):
+        return [p for stage in self.stages for p in (stage.pos_embed, stage.cls_token)
+                if p is not None]
 
     def forward(self, x):
         check_input_size(self, x, self.img_size)

@@ -18,13 +18,18 @@ Checkpoint converter for the official layout at the end of this file.
 import re
 
 import torch
-from mmengine.model import BaseModule
 from mmengine.model.weight_init import trunc_normal_
 from mmengine.registry import MODELS
 from torch import nn
 
 from ..layers import convert_official_ls_state_dict
-from .vit_block import MultiheadSelfAttention, PreNormBlock, check_input_size, resolve_arch
+from .vit_block import (
+    FixedSizeBackbone,
+    MultiheadSelfAttention,
+    PreNormBlock,
+    check_input_size,
+    resolve_arch,
+)
 
 # depths, widths and heads of the official launch scripts (medium, base) and of ViL-Small
 # (microsoft/vision-longformer), whose LS version the official code can build but did not train.
@@ -115,7 +120,7 @@ class ViLStage(nn.Module):
 
 
 @MODELS.register_module()
-class ViLLS(BaseModule):
+class ViLLS(FixedSizeBackbone):
     """ViL-LS Small / Medium / Base backbone.
 
     Args:
@@ -168,21 +173,9 @@ class ViLLS(BaseModule):
             channels = dims
         self.norm = nn.LayerNorm(settings['embed_dims'][-1], eps=1e-6)
 
-    def init_weights(self):
-        if self.init_cfg is not None and self.init_cfg.get('type') == 'Pretrained':
-            super().init_weights()  # mmengine's PretrainedInit (``prefix`` works as usual)
-            return
-        for m in self.modules():
-            if isinstance(m, nn.Linear):
-                trunc_normal_(m.weight, std=.02)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.LayerNorm):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-        for stage in self.stages:
-            if stage.patch_embed.global_tokens is not None:
-                trunc_normal_(stage.patch_embed.global_tokens, std=.02)
+    def learned_tokens(self):
+        return [stage.patch_embed.global_tokens for stage in self.stages
+                if stage.patch_embed.global_tokens is not None]
 
     def forward(self, x):
         check_input_size(self, x, self.img_size)

@@ -8,6 +8,8 @@ come first in ``x``.
 """
 import torch
 import torch.nn.functional as F
+from mmengine.model import BaseModule
+from mmengine.model.weight_init import trunc_normal_
 from torch import nn
 
 from .mit import drop_path
@@ -29,6 +31,36 @@ def resolve_arch(model, arch, settings):
         raise KeyError(f'{model} arch {arch!r}: a custom arch is a dict with exactly '
                        f'{", ".join(ARCH_KEYS)}, {stages} entries each')
     return arch
+
+
+def init_linear_and_norm(model):
+    """The official ViL / CvT initialisation: Linear weights truncated normal (std 0.02), zero
+    biases; LayerNorm weight 1, bias 0 (convolutions keep PyTorch's default)."""
+    for m in model.modules():
+        if isinstance(m, nn.Linear):
+            trunc_normal_(m.weight, std=.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.LayerNorm):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
+class FixedSizeBackbone(BaseModule):
+    """Base of ViLLS and CvTLS: the official initialisation (``init_linear_and_norm``, learned
+    tokens truncated normal) unless ``init_cfg`` loads a checkpoint."""
+
+    def learned_tokens(self):
+        """Class / global tokens and position embeddings (parameters), for the initialisation."""
+        return []
+
+    def init_weights(self):
+        if self.init_cfg is not None and self.init_cfg.get('type') == 'Pretrained':
+            super().init_weights()  # mmengine's PretrainedInit (``prefix`` works as usual)
+            return
+        init_linear_and_norm(self)
+        for token in self.learned_tokens():
+            trunc_normal_(token, std=.02)
 
 
 def check_input_size(model, x, img_size, option='img_size'):
