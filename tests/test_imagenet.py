@@ -188,6 +188,17 @@ def test_corruption_errors_follow_imagenet_c():
         rob.corruption_errors(model, base, ['fog', 'snow'], [1, 2], 'top1')
 
 
+def test_backbones_resolve_in_every_scope_and_shadow_nothing():
+    from mmdet.registry import MODELS as DET
+    from mmengine.registry import MODELS as ROOT
+    from mmpretrain.registry import MODELS as PRETRAIN
+    from mmseg.registry import MODELS as SEG
+    names = ('MiT', 'ViLLS', 'CvTLS', 'LSAttention2d')
+    for registry in (SEG, DET, PRETRAIN):
+        assert not set(names) & set(registry.module_dict), registry.scope
+        assert all(registry.get(name) is ROOT.get(name) for name in names)
+
+
 # ---- errors ----
 
 def test_unknown_arch_and_wrong_input_size():
