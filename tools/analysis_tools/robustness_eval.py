@@ -346,9 +346,11 @@ def build_runner(args):
     return cfg, build(cfg, args.launcher)
 
 
-def make_evaluator(runner, cfg, seed, before_pack=False):
-    """``evaluate(corruption, severity)`` on the runner's model with a fresh test loop."""
+def make_evaluator(runner, cfg, seed):
+    """``evaluate(corruption, severity)`` on the runner's model with a fresh test loop.
+    Classifiers (mmpretrain) get the corruption on the final test crop."""
     from mmengine.registry import LOOPS
+    before_pack = cfg.get('default_scope') == 'mmpretrain'
 
     def evaluate(corruption, severity):
         loader = corrupted_dataloader_cfg(cfg.test_dataloader, corruption, severity, seed,
@@ -388,8 +390,8 @@ def main(argv=None):
         os.makedirs(out_dir, exist_ok=True)
     runner.call_hook('before_run')
     runner.load_or_resume()
-    data = run_pairs(pairs, make_evaluator(runner, cfg, args.seed, scope == 'mmpretrain'),
-                     results_path, data, write=is_main)
+    data = run_pairs(pairs, make_evaluator(runner, cfg, args.seed), results_path, data,
+                     write=is_main)
     runner.call_hook('after_run')
     if is_main:
         table = build_table(data, corruptions, args.severities, metric, baseline)
