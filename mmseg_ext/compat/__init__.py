@@ -7,13 +7,17 @@ See docs/compat.md. Importing :mod:`mmseg_ext` applies them once:
 * :func:`make_checkpoint_saving_atomic` makes ``Runner.save_checkpoint`` write to a temporary file
   and rename it, so an interrupted save never leaves a truncated checkpoint behind.
 * :func:`patch_cityscapes_evaluation` lets the official Cityscapes evaluation run on numpy >= 2.4.
+* :func:`restore_transformers_names` lets mmpretrain 1.2.0 (imported by mmdet) import on current
+  transformers releases.
 """
 from .checkpoint import allow_mmengine_checkpoint_types, make_checkpoint_saving_atomic
 from .cityscapes import patch_cityscapes_evaluation
+from .hf_names import restore_transformers_names
 
 allow_mmengine_checkpoint_types()
 make_checkpoint_saving_atomic()
 patch_cityscapes_evaluation()
+restore_transformers_names()
 
 __all__ = ['allow_mmengine_checkpoint_types', 'make_checkpoint_saving_atomic',
-           'patch_cityscapes_evaluation']
+           'patch_cityscapes_evaluation', 'restore_transformers_names']
