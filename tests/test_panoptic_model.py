@@ -17,6 +17,7 @@ from mmengine.runner import Runner  # noqa: E402
 
 import mmseg_ext  # noqa: E402,F401
 from mmseg_ext.utils import toy_data  # noqa: E402
+from tests.helpers.panoptic import shrink_panoptic_model  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 TOY_CONFIG = REPO / 'configs/panoptic_segformer/panoptic-segformer_r18_toy-coco-panoptic.py'
@@ -31,25 +32,8 @@ def toy_root(tmp_path_factory):
 
 def tiny_config(root) -> Config:
     """The toy config shrunk further: width 32, 20 queries, one layer per stage."""
-    cfg = Config.fromfile(str(TOY_CONFIG))
+    cfg = shrink_panoptic_model(Config.fromfile(str(TOY_CONFIG)))
     root = str(root) + '/'
-    dims = 32
-    cfg.model.num_queries = 20
-    cfg.model.neck.out_channels = dims
-    cfg.model.neck.norm_cfg = dict(type='GN', num_groups=8)
-    cfg.model.encoder.num_layers = 1
-    cfg.model.encoder.layer_cfg.self_attn_cfg.embed_dims = dims
-    cfg.model.encoder.layer_cfg.ffn_cfg.update(embed_dims=dims, feedforward_channels=64)
-    cfg.model.decoder.num_layers = 2
-    for key in ('self_attn_cfg', 'cross_attn_cfg'):
-        cfg.model.decoder.layer_cfg[key].embed_dims = dims
-    cfg.model.decoder.layer_cfg.ffn_cfg.update(embed_dims=dims, feedforward_channels=64)
-    cfg.model.positional_encoding.num_feats = dims // 2
-    head = cfg.model.bbox_head
-    head.embed_dims = dims
-    head.thing_mask_decoder.update(num_layers=1, embed_dims=dims)
-    head.stuff_mask_decoder.update(num_layers=2, embed_dims=dims)
-    cfg.model.test_cfg.max_per_img = 10
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         cfg[loader].dataset.data_root = root
         cfg[loader].batch_size = 2

@@ -23,7 +23,7 @@ Key mapping (official -> ours):
         blocks.j.attn.linear_l{1,2,3}.0                      layers.j.cross_attn.level_fcs.{0,1,2}.0
         blocks.j.attn.linear.0                               layers.j.cross_attn.fuse.0
         blocks.j.self_attention.qkv / proj                   layers.j.self_attn.in_proj_* / out_proj
-        blocks.j.{norm3,head_norm1,head_norm2}               layers.j.{norm_self,norm_cross,norm_mlp}
+        blocks.j.{norm3,head_norm1,head_norm2}      layers.j.{norm_self,norm_cross,norm_mlp}
         blocks.j.mlp.fc1 / fc2                               layers.j.mlp.0 / mlp.2
         attnen.*                                             mask_head.* (same inner renames)
     bbox_head.reg_branches2.*, bbox_head.cls_thing_branches.*   dropped (UNUSED_BRANCHES)
