@@ -166,3 +166,23 @@ def test_mask_wise_merging_by_hand():
     # nothing reaches the score threshold: every pixel VOID
     pan_void, _, kept_void = merge(masks, labels, torch.full((7,), 0.2))
     assert (pan_void == 4).all() and kept_void == []
+
+
+def test_masks_reach_the_original_size_in_one_resize():
+    """Official inference: the stride-8 masks go straight to the original size in one bilinear
+    resize. With padding (batch > 1) the padded map is resized by the same factor and cropped."""
+    from mmseg_ext.models.panoptic import PanopticSegFormerHead
+
+    torch.manual_seed(0)
+    masks = torch.rand(3, 6, 8)
+    meta = dict(batch_input_shape=(48, 64), img_shape=(48, 64), ori_shape=(96, 128))
+    out = PanopticSegFormerHead._to_image(masks, meta, rescale=True)
+    torch.testing.assert_close(out, F.interpolate(masks[None], size=(96, 128), mode='bilinear',
+                                                  align_corners=False)[0])
+    padded = torch.rand(3, 6, 9)  # the input padded from 64 to 72 columns
+    meta = dict(batch_input_shape=(48, 72), img_shape=(48, 64), ori_shape=(96, 128))
+    out = PanopticSegFormerHead._to_image(padded, meta, rescale=True)
+    torch.testing.assert_close(out, F.interpolate(padded[None], size=(96, 144), mode='bilinear',
+                                                  align_corners=False)[0, :, :, :128])
+    out = PanopticSegFormerHead._to_image(padded, meta, rescale=False)
+    assert out.shape == (3, 48, 64)
