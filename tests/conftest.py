@@ -19,6 +19,15 @@ def toy_ade20k(tmp_path_factory):
     return osp.join(str(out), 'ADEChallengeData2016')
 
 
+@pytest.fixture(scope='session')
+def toy_cityscapes(tmp_path_factory):
+    """A small Cityscapes-format data set: 2 train / 2 val images of 64x128 (read only)."""
+    from mmseg_ext.utils.toy_data import make_cityscapes
+    out = tmp_path_factory.mktemp('toy_cityscapes')
+    make_cityscapes(str(out), num_train=2, num_val=2, size=(64, 128), seed=0)
+    return out
+
+
 def run_tool(*args, env=None, check=True, timeout=900):
     """Run a repo script with this interpreter; returns the CompletedProcess."""
     full_env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get('PYTHONPATH', ''),

@@ -46,17 +46,19 @@ def test_attention_to_mask_matches_manual_fusion():
     torch.testing.assert_close(mask, fused.reshape(2, 5, 4, 6), rtol=1e-4, atol=1e-5)
 
 
-def test_attention_to_mask_ignores_padded_keys_in_values():
+def test_attention_to_mask_values_use_every_key():
+    """Values: proj(softmax(Q K^T / sqrt(d)) V) over every key, as the official ``Attention``
+    (it receives the key padding mask and does not apply it); the mask-only stage has no V."""
     torch.manual_seed(0)
     attn = AttentionToMask(embed_dims=16, num_heads=2, num_levels=3).eval()
     query, memory = torch.randn(1, 3, 16), torch.randn(1, LENGTH, 16)
-    pad = torch.zeros(1, LENGTH, dtype=torch.bool)
-    pad[0, -2:] = True
-    changed = memory.clone()
-    changed[0, -2:] += 10.0
-    out_a, _ = attn(query, memory, HW, pad)
-    out_b, _ = attn(query, changed, HW, pad)
-    torch.testing.assert_close(out_a, out_b)
+    out, _ = attn(query, memory, HW)
+    q = attn.q(query).reshape(1, 3, 2, 8).transpose(1, 2)
+    k = attn.k(memory).reshape(1, LENGTH, 2, 8).transpose(1, 2)
+    v = attn.v(memory).reshape(1, LENGTH, 2, 8).transpose(1, 2)
+    weights = torch.softmax(q @ k.transpose(-2, -1) / 8 ** 0.5, dim=-1)
+    expected = attn.proj((weights @ v).transpose(1, 2).reshape(1, 3, 16))
+    torch.testing.assert_close(out, expected, rtol=1e-4, atol=1e-6)
     mask_only = AttentionToMask(16, 2, 3, with_value=False)
     value, mask = mask_only(query, memory, HW)
     assert value is None and mask.shape == (1, 3, 4, 6)
@@ -95,7 +97,7 @@ def _boxes_cxcywh(boxes_xyxy, size=100.0):
                         b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]], 1)
 
 
-def test_query_filter_rounds_and_assignment():
+def test_query_filter_rounds():
     gt = InstanceData(bboxes=torch.tensor([[10., 10., 30., 30.], [60., 60., 90., 90.]]),
                       labels=torch.tensor([0, 1]))
     meta = dict(img_shape=(100, 100))
@@ -105,20 +107,15 @@ def test_query_filter_rounds_and_assignment():
     cls = torch.full((6, 2), -4.0)
     cls[[0, 1, 2], 0] = 4.0
     cls[[3, 4, 5], 1] = 4.0
-    q, g = _filter()(cls, boxes, gt, meta)
-    # round 1 takes the exact queries, round 2 the close ones, round 3 the rest
-    assert q[:2].tolist() == [0, 3] and g[:2].tolist() == [0, 1]
-    assert sorted(q[2:4].tolist()) == [1, 4]
-    assert sorted(q.tolist()) == list(range(6))
-    assert all(int(g[i]) == (0 if int(q[i]) < 3 else 1) for i in range(4))
-    # 5 queries, 2 gts: min(3, 5 // 2) = 2 rounds -> 4 queries kept, never twice
-    q5, _ = _filter()(cls[:5], boxes[:5], gt, meta)
-    assert len(q5) == 4 and len(set(q5.tolist())) == 4
-    # one round only -> one-to-one matching
-    q1, _ = _filter(max_rounds=1)(cls, boxes, gt, meta)
-    assert q1.tolist() == [0, 3]
+    # 6 queries, 2 gts: min(3, 6 // 2) = 3 rounds keep all six, in ascending order
+    assert _filter()(cls, boxes, gt, meta).tolist() == [0, 1, 2, 3, 4, 5]
+    # one round: the exact queries; two rounds: also the close ones
+    assert _filter(max_rounds=1)(cls, boxes, gt, meta).tolist() == [0, 3]
+    assert _filter(max_rounds=2)(cls, boxes, gt, meta).tolist() == [0, 1, 3, 4]
+    # 5 queries, 2 gts: min(3, 5 // 2) = 2 rounds
+    assert _filter()(cls[:5], boxes[:5], gt, meta).tolist() == [0, 1, 3, 4]
     empty = InstanceData(bboxes=torch.zeros(0, 4), labels=torch.zeros(0, dtype=torch.long))
-    assert len(_filter()(cls, boxes, empty, meta)[0]) == 0
+    assert len(_filter()(cls, boxes, empty, meta)) == 0
 
 
 def _rect(h, w, y0, y1, x0, x1, value=1.0):
@@ -127,64 +124,65 @@ def _rect(h, w, y0, y1, x0, x1, value=1.0):
     return m
 
 
-def test_mask_wise_merging_rules():
+def test_mask_wise_merging_by_hand():
+    """Official merging (easymd PanformerHead.get_bboxes) on a 6 x 6 image, worked out by hand:
+    binary = mask > 0.5; score = class score * (sum(mask * binary) / (area + 1))^2; visit by
+    score; drop below 0.25, or if more than 0.4 (thing) / 0.2 (stuff) of the area is painted;
+    paint only unpainted pixels; thing ids 1, 2, ... in painting order."""
     merge = MaskWiseMerging(num_things=2, num_classes=4, score_thr=0.25, overlap_thr_thing=0.4,
                             overlap_thr_stuff=0.2, mask_thr=0.5)
-    h, w = 10, 10
+    h = w = 6
+    a = _rect(h, w, 0, 2, 0, 2)
+    a[2, 0] = 0.5                                   # exactly 0.5 is not in the binary mask
     masks = torch.stack([
-        _rect(h, w, 0, 5, 0, 5),           # 0 thing, score 0.9
-        _rect(h, w, 0, 5, 3, 8),           # 1 thing, overlaps 0 by 10/25 = 0.4 -> kept
-        _rect(h, w, 0, 5, 0, 4),           # 2 thing, fully covered -> dropped
-        _rect(h, w, 5, 10, 0, 10),         # 3 stuff, no overlap -> kept
-        _rect(h, w, 3, 10, 0, 10),         # 4 stuff, overlap > 0.2 -> dropped
-        _rect(h, w, 0, 2, 8, 10),          # 5 thing, low score -> dropped
-        _rect(h, w, 0, 6, 9, 10, 0.6),     # 6 thing: class 0.9 but mean mask 0.6 -> 0.324
+        a,                                          # A thing 0: area 4, q 4/5
+        _rect(h, w, 1, 2, 1, 3),                    # B thing 1: area 2, q 2/3
+        _rect(h, w, 0, 2, 3, 6, 0.6),               # C thing 1: area 6, q 3.6/7
+        _rect(h, w, 4, 6, 0, 6),                    # D stuff 2: area 12, q 12/13
+        _rect(h, w, 3, 6, 0, 3),                    # E stuff 3: area 9, q 9/10
+        _rect(h, w, 2, 4, 4, 6, 0.9),               # F thing 0: area 4, q 3.6/5
+        _rect(h, w, 2, 5, 3, 4),                    # G thing 1: area 3, q 3/4
     ])
-    labels = torch.tensor([0, 1, 0, 2, 3, 1, 0])
-    scores = torch.tensor([0.9, 0.8, 0.7, 0.6, 0.5, 0.2, 0.9])
+    labels = torch.tensor([0, 1, 1, 2, 3, 0, 1])
+    scores = torch.tensor([0.9, 0.8, 0.9, 0.7, 0.5, 0.6, 0.9])
     pan, new_scores, kept = merge(masks, labels, scores)
-    torch.testing.assert_close(new_scores[6], torch.tensor(0.9 * 0.36))
-    ids = pan.unique().tolist()
-    # no pixel belongs to two segments: the map holds exactly one id per pixel, and the
-    # segments kept are 0, 1, 3 and 6
-    assert pan[0, 0] == 0 + 1 * INSTANCE_OFFSET            # highest score painted first
-    assert pan[0, 4] == pan[0, 0]                          # 1 only paints unpainted pixels
-    second = pan[0, 6]
-    assert second % INSTANCE_OFFSET == 1 and second != pan[0, 0]
-    assert (pan[5:, :9] == 2).all()                        # stuff painted with its label
-    assert 3 not in ids                                    # stuff 4 dropped (overlap 66/70)
-    assert (pan[2:5, 9] == 0 + 3 * INSTANCE_OFFSET).all()  # 6: the unpainted part of col 9
-    thing_ids = {int(v) // INSTANCE_OFFSET for v in ids if v % INSTANCE_OFFSET < 2}
-    assert thing_ids == {1, 2, 3}                          # 2 and 5 dropped
-    assert kept == [0, 1, 3, 6]
-    # score threshold: nothing above 0.25 -> everything VOID
-    pan_void, _, _ = merge(masks, labels, torch.full((7,), 0.2))
-    assert (pan_void == 4).all()
+    # 0.9*0.8^2, 0.8*(2/3)^2, 0.9*(3.6/7)^2, 0.7*(12/13)^2, 0.5*0.9^2, 0.6*0.72^2, 0.9*0.75^2
+    torch.testing.assert_close(new_scores, torch.tensor(
+        [0.576, 0.355556, 0.238041, 0.596450, 0.405, 0.311040, 0.50625]), atol=1e-6, rtol=0)
+    # order D .596, A .576, G .506, E .405, B .356, F .311, C .238 (< 0.25: dropped).
+    # D: painted. A: no overlap, id 1. G: 1 of 3 pixels painted (0.33 <= 0.4), paints 2, id 2.
+    # E: 6 of 9 painted (> 0.2), dropped. B: 1 of 2 painted (> 0.4), dropped. F: id 3.
+    assert kept == [3, 0, 6, 5]
+    v, a1, g2, f3 = 4, 0 + 1 * INSTANCE_OFFSET, 1 + 2 * INSTANCE_OFFSET, 0 + 3 * INSTANCE_OFFSET
+    expected = torch.tensor([
+        [a1, a1, v, v, v, v],
+        [a1, a1, v, v, v, v],
+        [v, v, v, g2, f3, f3],
+        [v, v, v, g2, f3, f3],
+        [2, 2, 2, 2, 2, 2],
+        [2, 2, 2, 2, 2, 2],
+    ])
+    assert torch.equal(pan, expected)
+    # nothing reaches the score threshold: every pixel VOID
+    pan_void, _, kept_void = merge(masks, labels, torch.full((7,), 0.2))
+    assert (pan_void == 4).all() and kept_void == []
 
 
-def test_mask_wise_merging_paints_disjoint_segments():
+def test_masks_reach_the_original_size_in_one_resize():
+    """Official inference: the stride-8 masks go straight to the original size in one bilinear
+    resize. With padding (batch > 1) the padded map is resized by the same factor and cropped."""
+    from mmseg_ext.models.panoptic import PanopticSegFormerHead
+
     torch.manual_seed(0)
-    merge = MaskWiseMerging(num_things=3, num_classes=5, score_thr=0.1)
-    masks = torch.rand(12, 16, 16) * 0.4  # below the 0.5 binarisation outside the boxes
-    for i in range(12):
-        y0, x0 = torch.randint(0, 12, (2,)).tolist()
-        hh, ww = torch.randint(3, 9, (2,)).tolist()
-        masks[i, y0:y0 + hh, x0:x0 + ww] += 0.5
-    labels = torch.tensor([0, 1, 2, 0, 1, 2, 0, 1, 3, 4, 3, 4])
-    pan, scores, kept = merge(masks, labels, torch.rand(12))
-    binary = masks > 0.5
-    painted = torch.zeros(16, 16, dtype=torch.bool)
-    for i in scores.argsort(descending=True).tolist():
-        area = int(binary[i].sum())
-        thr = 0.4 if labels[i] < 3 else 0.2
-        overlap = int((binary[i] & painted).sum()) / max(area, 1)
-        should_keep = scores[i] >= 0.1 and area > 0 and overlap <= thr
-        assert (i in kept) == bool(should_keep)
-        if i in kept:
-            paint = binary[i] & ~painted
-            values = pan[paint].unique()
-            assert len(values) == 1 and int(values[0]) % INSTANCE_OFFSET == int(labels[i])
-            assert not (pan == values[0])[~paint].any()  # no other pixel carries this id
-            painted |= paint
-    assert (pan[~painted] == 5).all()
-    assert len(kept) > 2
+    masks = torch.rand(3, 6, 8)
+    meta = dict(batch_input_shape=(48, 64), img_shape=(48, 64), ori_shape=(96, 128))
+    out = PanopticSegFormerHead._to_image(masks, meta, rescale=True)
+    torch.testing.assert_close(out, F.interpolate(masks[None], size=(96, 128), mode='bilinear',
+                                                  align_corners=False)[0])
+    padded = torch.rand(3, 6, 9)  # the input padded from 64 to 72 columns
+    meta = dict(batch_input_shape=(48, 72), img_shape=(48, 64), ori_shape=(96, 128))
+    out = PanopticSegFormerHead._to_image(padded, meta, rescale=True)
+    torch.testing.assert_close(out, F.interpolate(padded[None], size=(96, 144), mode='bilinear',
+                                                  align_corners=False)[0, :, :, :128])
+    out = PanopticSegFormerHead._to_image(padded, meta, rescale=False)
+    assert out.shape == (3, 48, 64)

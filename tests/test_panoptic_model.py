@@ -14,10 +14,10 @@ from mmengine.config import Config  # noqa: E402
 from mmengine.dataset import pseudo_collate  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
-from mmengine.structures import PixelData  # noqa: E402
 
 import mmseg_ext  # noqa: E402,F401
 from mmseg_ext.utils import toy_data  # noqa: E402
+from tests.helpers.panoptic import shrink_panoptic_model  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 TOY_CONFIG = REPO / 'configs/panoptic_segformer/panoptic-segformer_r18_toy-coco-panoptic.py'
@@ -32,25 +32,8 @@ def toy_root(tmp_path_factory):
 
 def tiny_config(root) -> Config:
     """The toy config shrunk further: width 32, 20 queries, one layer per stage."""
-    cfg = Config.fromfile(str(TOY_CONFIG))
+    cfg = shrink_panoptic_model(Config.fromfile(str(TOY_CONFIG)))
     root = str(root) + '/'
-    dims = 32
-    cfg.model.num_queries = 20
-    cfg.model.neck.out_channels = dims
-    cfg.model.neck.norm_cfg = dict(type='GN', num_groups=8)
-    cfg.model.encoder.num_layers = 1
-    cfg.model.encoder.layer_cfg.self_attn_cfg.embed_dims = dims
-    cfg.model.encoder.layer_cfg.ffn_cfg.update(embed_dims=dims, feedforward_channels=64)
-    cfg.model.decoder.num_layers = 2
-    for key in ('self_attn_cfg', 'cross_attn_cfg'):
-        cfg.model.decoder.layer_cfg[key].embed_dims = dims
-    cfg.model.decoder.layer_cfg.ffn_cfg.update(embed_dims=dims, feedforward_channels=64)
-    cfg.model.positional_encoding.num_feats = dims // 2
-    head = cfg.model.bbox_head
-    head.embed_dims = dims
-    head.thing_mask_decoder.update(num_layers=1, embed_dims=dims)
-    head.stuff_mask_decoder.update(num_layers=2, embed_dims=dims)
-    cfg.model.test_cfg.max_per_img = 10
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         cfg[loader].dataset.data_root = root
         cfg[loader].batch_size = 2
@@ -152,10 +135,14 @@ def test_two_iteration_training_with_runner(toy_root, tmp_path):
     assert (tmp_path / 'iter_2.pth').exists()
 
 
-def test_oracle_predictions_give_pq_100(toy_root, tmp_path):
-    """Ground truth written as predictions gives PQ 100 and mask AP 100 in one evaluation."""
-    init_default_scope('mmdet')
-    cfg = tiny_config(toy_root)
+def test_oracle_through_post_processing_gives_pq_100(model_and_cfg, toy_root):
+    """Ground-truth masks as perfect predictions go through the head's post-processing (resize,
+    mask-wise merging, instance outputs) and the metrics: PQ 100 and box / mask AP 100."""
+    from mmdet.structures.bbox import bbox_xyxy_to_cxcywh
+
+    model, cfg = model_and_cfg
+    head = model.bbox_head
+    cfg = copy.deepcopy(cfg)
     cfg.val_dataloader.dataset.pipeline = [
         dict(type='LoadImageFromFile'),
         dict(type='LoadPanopticAnnotations', with_bbox=True, with_mask=True, with_seg=True),
@@ -165,19 +152,21 @@ def test_oracle_predictions_give_pq_100(toy_root, tmp_path):
     metrics = [METRICS.build(c) for c in cfg.val_evaluator]
     for metric in metrics:
         metric.dataset_meta = dataset.metainfo
-    num_classes = len(dataset.metainfo['classes'])
     for i in range(len(dataset)):
         sample = dataset[i]['data_samples']
+        sample.set_metainfo(dict(batch_input_shape=sample.img_shape, scale_factor=(1.0, 1.0)))
         gt = sample.gt_instances
+        h, w = sample.img_shape
         sem = sample.gt_sem_seg.sem_seg[0].long()
-        pan = torch.where(sem == 255, torch.full_like(sem, num_classes), sem)
-        masks = gt.masks.to_tensor(dtype=torch.bool, device='cpu')
-        for k, (mask, label) in enumerate(zip(masks, gt.labels)):
-            pan[mask] = int(label) + (k + 1) * INSTANCE_OFFSET
-        sample.pred_panoptic_seg = PixelData(sem_seg=pan[None])
-        sample.pred_instances = gt.clone()
-        sample.pred_instances.masks = masks
-        sample.pred_instances.scores = torch.ones(len(gt))
+        stuff_ids = torch.arange(head.num_things_classes,
+                                 head.num_things_classes + head.num_stuff_classes)
+        stuff_masks = (sem[None] == stuff_ids[:, None, None]).float()
+        instances, panoptic = head.post_process(
+            gt.masks.to_tensor(dtype=torch.float, device='cpu'), gt.labels,
+            torch.ones(len(gt)), bbox_xyxy_to_cxcywh(gt.bboxes.tensor / torch.tensor(
+                [w, h, w, h])), stuff_masks, (stuff_masks.flatten(1).sum(1) > 0).float(),
+            sample.metainfo)
+        sample.pred_panoptic_seg, sample.pred_instances = panoptic, instances
         for metric in metrics:
             metric.process({}, [sample.to_dict()])
     pq = metrics[0].evaluate(len(dataset))
@@ -186,6 +175,7 @@ def test_oracle_predictions_give_pq_100(toy_root, tmp_path):
     assert pq['coco_panoptic/PQ_st'] == pytest.approx(100.0)
     ap = metrics[1].evaluate(len(dataset))
     assert ap['coco/segm_mAP'] == pytest.approx(1.0)
+    assert ap['coco/bbox_mAP'] == pytest.approx(1.0)
 
 
 def test_attention_map_tool_writes_pngs(model_and_cfg, toy_root, tmp_path):

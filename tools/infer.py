@@ -2,6 +2,10 @@
 
     python tools/infer.py CONFIG CKPT IMG_OR_DIR --out-dir DIR [--device cpu] [--opacity 0.5]
 
+Panoptic configs (mmdet scope) write overlays with class names, COCO-panoptic PNGs + segments
+JSON and RLE instance masks with scores instead; ``--ann-file`` takes image and category ids
+from a COCO(-panoptic) json (see mmseg_ext/apis/panoptic_inference.py).
+
 Writes DIR/overlays/NAME.png (prediction painted over the image with the dataset palette) and
 DIR/label_maps/NAME.png (uint8 class indices, as the model predicts them). mmseg's
 ``MMSegInferencer`` paints the same overlays but names directory inputs' label maps by their
@@ -44,8 +48,14 @@ def main():
     parser.add_argument('--out-dir', required=True)
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--opacity', type=float, default=0.5)
+    parser.add_argument('--ann-file', help='panoptic: COCO json giving image / category ids')
     args = parser.parse_args()
-    from mmseg.apis import inference_model, init_model
+    from mmseg_ext.apis import infer_panoptic, is_panoptic_config
+    if is_panoptic_config(args.config):
+        infer_panoptic(args.config, args.checkpoint, list_images(args.inputs), args.out_dir,
+                       device=args.device, opacity=args.opacity, ann_file=args.ann_file)
+        return
+    from mmseg.apis import inference_model, init_model  # after mmseg_ext's compat fixes
     model = init_model(args.config, args.checkpoint, device=args.device)
     palette = model.dataset_meta['palette']
     for sub in ('overlays', 'label_maps'):

@@ -1,5 +1,7 @@
 # Panoptic SegFormer, PVTv2-B5 (mmdet's PyramidVisionTransformerV2), 24 epochs.
 # Paper: PQ 55.4 on COCO val; quality threshold 0.3 for PVTv2 / Swin (REFERENCE section 3).
+# Backbone initialised from the ImageNet-22K weights `pvt_v2_b5_22k.pth`, as the official config
+# (mmdet's PVTv2 converts the official key layout when it loads them).
 _base_ = ['./panoptic-segformer_r50_coco-panoptic-24e.py']
 
 model = dict(
@@ -11,6 +13,6 @@ model = dict(
         mlp_ratios=(4, 4, 4, 4),
         out_indices=(1, 2, 3),
         init_cfg=dict(type='Pretrained', checkpoint='https://github.com/whai362/PVT/'
-                      'releases/download/v2/pvt_v2_b5.pth')),
+                      'releases/download/v2/pvt_v2_b5_22k.pth')),
     neck=dict(in_channels=[128, 320, 512]),
     test_cfg=dict(merging=dict(score_thr=0.3)))

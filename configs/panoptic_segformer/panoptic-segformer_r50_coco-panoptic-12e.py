@@ -92,10 +92,15 @@ model = dict(
             type='PanSegQueryFilter',
             assigner=dict(type='HungarianAssigner', match_costs=location_costs),
             max_rounds=3),
+        # official HungarianAssigner_multi_info: the focal cost weight doubled (2 -> 4) and a
+        # Dice cost on the final masks at stride 8 (eps 1e-3 on each squared sum)
         mask_assigner=dict(
             type='HungarianAssigner',
-            match_costs=location_costs + [
-                dict(type='DiceCost', weight=2.0, pred_act=False, naive_dice=False, eps=1e-6)
+            match_costs=[
+                dict(type='FocalLossCost', weight=4.0),
+                dict(type='BBoxL1Cost', weight=5.0, box_format='xywh'),
+                dict(type='IoUCost', iou_mode='giou', weight=2.0),
+                dict(type='PanSegDiceCost', weight=2.0, eps=1e-3),
             ])),
     test_cfg=dict(
         max_per_img=100,

@@ -1,3 +1,4 @@
 from .launch import build_runner, load_config
+from .panoptic_inference import infer_panoptic, is_panoptic_config
 
-__all__ = ['build_runner', 'load_config']
+__all__ = ['build_runner', 'infer_panoptic', 'is_panoptic_config', 'load_config']

@@ -56,20 +56,19 @@ class AttentionToMask(nn.Module):
         fused = self.fuse(torch.cat(per_level, dim=1).permute(0, 2, 3, 1))  # (B*N, h0, w0, 1)
         return fused.reshape(b, n, *size0)
 
-    def forward(self, query: Tensor, memory: Tensor, hw_levels: Sequence[tuple[int, int]],
-                memory_mask: Tensor | None = None) -> tuple[Tensor | None, Tensor]:
+    def forward(self, query: Tensor, memory: Tensor,
+                hw_levels: Sequence[tuple[int, int]]) -> tuple[Tensor | None, Tensor]:
         """Return ``(attended values (B, N, C) or None, mask (B, N, h0, w0))``.
 
-        ``memory`` is ``(B, L, C)`` with ``L = sum(h_l * w_l)``; ``memory_mask`` marks padded keys
-        (True = padding) and is applied to the softmax only.
+        ``memory`` is ``(B, L, C)`` with ``L = sum(h_l * w_l)``. Like the official ``Attention``
+        (which receives the key padding mask but does not use it), the softmax runs over every
+        key, padded ones included.
         """
         logits = self._split_heads(self.q(query)) @ self._split_heads(self.k(memory)).transpose(
             -2, -1) * self.scale
         mask = self.logits_to_mask(logits, hw_levels)
         if not self.with_value:
             return None, mask
-        if memory_mask is not None:
-            logits = logits.masked_fill(memory_mask[:, None, None, :], float('-inf'))
         attn = logits.softmax(dim=-1)
         out = (attn @ self._split_heads(self.v(memory))).transpose(1, 2).flatten(2)
         return self.proj(out), mask

@@ -26,7 +26,6 @@ class PanopticSegFormer(DeformableDETR):
         decoder_inputs.update(tmp_dec_in)
         head_inputs.update(self.forward_decoder(**decoder_inputs))
         head_inputs.update(memory=encoder_outputs['memory'],
-                           memory_mask=encoder_outputs['memory_mask'],
                            spatial_shapes=encoder_outputs['spatial_shapes'])
         return head_inputs
 

@@ -8,10 +8,9 @@ detector (mmdet's ``DeformableDetrTransformerDecoder``); this head owns its clas
 import torch
 import torch.nn.functional as F
 from mmdet.models.dense_heads import DeformableDETRHead
-from mmdet.models.utils import multi_apply
 from mmdet.registry import MODELS, TASK_UTILS
 from mmdet.structures import SampleList
-from mmdet.structures.bbox import bbox_cxcywh_to_xyxy, bbox_xyxy_to_cxcywh
+from mmdet.structures.bbox import bbox_cxcywh_to_xyxy
 from mmdet.utils import reduce_mean
 from mmengine.model import bias_init_with_prob
 from mmengine.structures import InstanceData, PixelData
@@ -89,39 +88,39 @@ class PanopticSegFormerHead(DeformableDETRHead):
             nn.init.constant_(m.bias, bias_init_with_prob(0.01))
 
     # ------------------------------------------------------------------ forward pieces
-    def mask_memory(self, memory: Tensor, memory_mask: Tensor | None,
-                    spatial_shapes: Tensor) -> tuple[Tensor, Tensor | None, list[tuple]]:
-        """Keep the first ``num_mask_levels`` encoder levels (the stride-64 level is dropped)."""
-        hw_levels = [tuple(int(v) for v in hw) for hw in spatial_shapes[:self.num_mask_levels]]
-        length = sum(h * w for h, w in hw_levels)
-        memory_mask = None if memory_mask is None else memory_mask[:, :length]
-        return memory[:, :length], memory_mask, hw_levels
+    def mask_memory(self, memory: Tensor, spatial_shapes: Tensor) -> tuple[Tensor, list[tuple]]:
+        """Keep the first ``num_mask_levels`` encoder levels (the stride-64 level is dropped).
 
-    def stuff_forward(self, memory: Tensor, memory_mask: Tensor | None,
+        As in the official code, the mask decoders attend to every position, padding included
+        (the official recipe never pads: one image per GPU, ``Pad(size_divisor=1)``)."""
+        hw_levels = [tuple(int(v) for v in hw) for hw in spatial_shapes[:self.num_mask_levels]]
+        return memory[:, :sum(h * w for h, w in hw_levels)], hw_levels
+
+    def stuff_forward(self, memory: Tensor,
                       hw_levels: list[tuple]) -> tuple[list[Tensor], list[Tensor]]:
         """Stuff masks (every layer) and stuff class logits ``(B, S)`` of every layer."""
         content, pos = self.stuff_query.weight.split(self.embed_dims, dim=1)
         batch = memory.size(0)
         masks, queries = self.stuff_mask_decoder(
-            content.expand(batch, -1, -1), memory, hw_levels, memory_mask,
+            content.expand(batch, -1, -1), memory, hw_levels,
             query_pos=pos.expand(batch, -1, -1))
         logits = [fc(q).squeeze(-1) for fc, q in zip(self.stuff_cls_branches, queries)]
         return masks, logits
 
     def forward(self, hidden_states: Tensor, references: list[Tensor],
-                memory: Tensor | None = None, memory_mask: Tensor | None = None,
-                spatial_shapes: Tensor | None = None, **kwargs) -> tuple[Tensor, ...]:
+                memory: Tensor | None = None, spatial_shapes: Tensor | None = None,
+                **kwargs) -> tuple[Tensor, ...]:
         """Location outputs; with ``memory`` also the final masks of the top thing queries and
         of all stuff queries (the tensor-mode forward used for FLOPs counting)."""
         all_cls, all_coords = super().forward(hidden_states, references)
         if memory is None:
             return all_cls, all_coords
-        memory, memory_mask, hw_levels = self.mask_memory(memory, memory_mask, spatial_shapes)
+        memory, hw_levels = self.mask_memory(memory, spatial_shapes)
         top = self.test_cfg.get('max_per_img', 100)
         query_inds = all_cls[-1].sigmoid().flatten(1).topk(top, dim=1)[1] // self.num_classes
         things = torch.stack([h[i] for h, i in zip(hidden_states[-1], query_inds)])
-        thing_masks = self.thing_mask_decoder(things, memory, hw_levels, memory_mask)[0][-1]
-        stuff_masks, _ = self.stuff_forward(memory, memory_mask, hw_levels)
+        thing_masks = self.thing_mask_decoder(things, memory, hw_levels)[0][-1]
+        stuff_masks, _ = self.stuff_forward(memory, hw_levels)
         return all_cls, all_coords, thing_masks, stuff_masks[-1]
 
     # ------------------------------------------------------------------ ground truth
@@ -149,13 +148,13 @@ class PanopticSegFormerHead(DeformableDETRHead):
 
     # ------------------------------------------------------------------ losses
     def loss(self, hidden_states: Tensor, references: list[Tensor], enc_outputs_class=None,
-             enc_outputs_coord=None, memory: Tensor = None, memory_mask: Tensor | None = None,
-             spatial_shapes: Tensor = None, batch_data_samples: SampleList = None,
-             **kwargs) -> dict[str, Tensor]:
+             enc_outputs_coord=None, memory: Tensor = None, spatial_shapes: Tensor = None,
+             batch_data_samples: SampleList = None, **kwargs) -> dict[str, Tensor]:
         metas = [s.metainfo for s in batch_data_samples]
         things, stuff_labels, stuff_masks = self._panoptic_targets(batch_data_samples)
         all_cls, all_coords = super().forward(hidden_states, references)
         device = all_cls.device
+        # the official normalisers: round-1 positives (= ground-truth things) and stuff present
         num_things = reduce_mean(torch.tensor(float(sum(len(t) for t in things)),
                                               device=device)).clamp(min=1).item()
         num_stuff = reduce_mean(torch.tensor(float(sum(len(s) for s in stuff_labels)),
@@ -163,57 +162,22 @@ class PanopticSegFormerHead(DeformableDETRHead):
         thing_ratio = num_things / (num_things + num_stuff)
         stuff_ratio = num_stuff / (num_things + num_stuff)
 
-        losses = {}
-        # location decoder, layers 0..L-2: one-to-one Hungarian matching (deep supervision)
+        # every location layer, the last one included: one-to-one Hungarian matching, as mmdet's
+        # DETR heads (on the last layer this is the query filter's first round)
         loc_things = [InstanceData(bboxes=t.bboxes, labels=t.labels) for t in things]
-        cls_l, bbox_l, iou_l = multi_apply(
-            self.loss_by_feat_single, list(all_cls[:-1]), list(all_coords[:-1]),
-            [loc_things] * (len(all_cls) - 1), [metas] * (len(all_cls) - 1))
-        for i, (lc, lb, li) in enumerate(zip(cls_l, bbox_l, iou_l)):
-            losses[f'd{i}.loss_cls'] = lc * thing_ratio
-            losses[f'd{i}.loss_bbox'] = lb * thing_ratio
-            losses[f'd{i}.loss_iou'] = li * thing_ratio
-        # last layer: the query filter's one-to-many assignment supervises the location decoder
+        losses = {k: v * thing_ratio for k, v in super().loss_by_feat(
+            all_cls, all_coords, None, None, loc_things, metas).items()}
+
+        # the filter's rounds only choose the queries of the thing mask decoder
         filtered = [self.query_filter(c, b, t, m)
                     for c, b, t, m in zip(all_cls[-1], all_coords[-1], loc_things, metas)]
-        losses['loss_cls'], losses['loss_bbox'], losses['loss_iou'] = [
-            v * thing_ratio for v in
-            self._filtered_location_loss(all_cls[-1], all_coords[-1], filtered, loc_things,
-                                         metas)]
-
-        memory, memory_mask, hw_levels = self.mask_memory(memory, memory_mask, spatial_shapes)
+        memory, hw_levels = self.mask_memory(memory, spatial_shapes)
         losses.update(self._thing_mask_loss(hidden_states[-1], all_cls[-1], all_coords[-1],
-                                            filtered, things, metas, memory, memory_mask,
-                                            hw_levels, thing_ratio))
-        losses.update(self._stuff_loss(memory, memory_mask, hw_levels, stuff_labels,
-                                       stuff_masks, num_stuff, stuff_ratio))
+                                            filtered, things, metas, memory, hw_levels,
+                                            num_things, thing_ratio))
+        losses.update(self._stuff_loss(memory, hw_levels, stuff_labels, stuff_masks, num_stuff,
+                                       stuff_ratio))
         return losses
-
-    def _filtered_location_loss(self, cls_scores: Tensor, bbox_preds: Tensor, filtered: list,
-                                things: list[InstanceData], metas: list[dict]):
-        """Focal / L1 / GIoU on the last location layer with the filter's assignment."""
-        labels = cls_scores.new_full(cls_scores.shape[:2], self.num_classes, dtype=torch.long)
-        targets = torch.zeros_like(bbox_preds)
-        weights = torch.zeros_like(bbox_preds)
-        factors = []
-        for b, ((q_inds, g_inds), gt, meta) in enumerate(zip(filtered, things, metas)):
-            img_h, img_w = meta['img_shape']
-            factor = bbox_preds.new_tensor([img_w, img_h, img_w, img_h])
-            labels[b, q_inds] = gt.labels[g_inds]
-            targets[b, q_inds] = bbox_xyxy_to_cxcywh(gt.bboxes[g_inds] / factor)
-            weights[b, q_inds] = 1.0
-            factors.append(factor.expand(bbox_preds.size(1), 4))
-        num_pos = sum(len(q) for q, _ in filtered)
-        avg = reduce_mean(cls_scores.new_tensor(float(num_pos))).clamp(min=1).item()
-        loss_cls = self.loss_cls(cls_scores.flatten(0, 1), labels.flatten(), avg_factor=avg)
-        factors = torch.cat(factors)
-        preds, targets, weights = bbox_preds.flatten(0, 1), targets.flatten(0, 1), \
-            weights.flatten(0, 1)
-        loss_iou = self.loss_iou(bbox_cxcywh_to_xyxy(preds) * factors,
-                                 bbox_cxcywh_to_xyxy(targets) * factors, weights,
-                                 avg_factor=avg)
-        loss_bbox = self.loss_bbox(preds, targets, weights, avg_factor=avg)
-        return loss_cls, loss_bbox, loss_iou
 
     @staticmethod
     def _upsample(masks: Tensor) -> Tensor:
@@ -227,54 +191,55 @@ class PanopticSegFormerHead(DeformableDETRHead):
         return F.interpolate(masks[None], size=size, mode='bilinear', align_corners=False)[0]
 
     def _thing_mask_loss(self, queries: Tensor, cls_scores: Tensor, bbox_preds: Tensor,
-                         filtered: list, things: list[InstanceData], metas: list[dict],
-                         memory: Tensor, memory_mask: Tensor | None, hw_levels: list[tuple],
+                         filtered: list[Tensor], things: list[InstanceData], metas: list[dict],
+                         memory: Tensor, hw_levels: list[tuple], num_things: float,
                          thing_ratio: float) -> dict[str, Tensor]:
-        """Dice on every thing mask layer; targets from a Hungarian matching (class, box and
-        Dice costs) between the filtered queries and the ground truth."""
-        counts = [len(q) for q, _ in filtered]
-        width = max(max(counts), 1)
+        """Dice on every thing mask layer. Targets come from a Hungarian matching between the
+        filtered queries and the ground truth (``mask_assigner``: focal 4, L1 5, GIoU 2 and a
+        Dice cost on the final masks at stride 8, as the official ``HungarianAssigner_multi_info``);
+        the Dice loss is averaged over the ground-truth things."""
+        width = max(max(len(q) for q in filtered), 1)
         batch_queries = queries.new_zeros((queries.size(0), width, queries.size(-1)))
-        for b, (q_inds, _) in enumerate(filtered):
+        for b, q_inds in enumerate(filtered):
             batch_queries[b, :len(q_inds)] = queries[b, q_inds]
-        masks, _ = self.thing_mask_decoder(batch_queries, memory, hw_levels, memory_mask)
+        masks, _ = self.thing_mask_decoder(batch_queries, memory, hw_levels)
+        final8 = masks[-1].detach()  # the matching cost sees the final masks at stride 8
         masks = [self._upsample(m) for m in masks]
         size = masks[-1].shape[-2:]
         rows, targets = [], []
-        for b, ((q_inds, _), gt, meta) in enumerate(zip(filtered, things, metas)):
-            gt_small = self._resize_targets(gt.masks, size)
+        for b, (q_inds, gt, meta) in enumerate(zip(filtered, things, metas)):
             if len(q_inds) == 0 or len(gt) == 0:
-                rows.append(torch.zeros(0, dtype=torch.long, device=queries.device))
-                targets.append(gt_small[:0])
                 continue
             img_h, img_w = meta['img_shape']
             factor = bbox_preds.new_tensor([img_w, img_h, img_w, img_h])
             preds = InstanceData(scores=cls_scores[b, q_inds].detach(),
                                  bboxes=bbox_cxcywh_to_xyxy(bbox_preds[b, q_inds].detach())
                                  * factor,
-                                 masks=masks[-1][b, :len(q_inds)].detach())
+                                 masks=final8[b, :len(q_inds)])
             result = self.mask_assigner.assign(
-                preds, InstanceData(bboxes=gt.bboxes, labels=gt.labels, masks=gt_small),
+                preds, InstanceData(bboxes=gt.bboxes, labels=gt.labels,
+                                    masks=self._resize_targets(gt.masks, final8.shape[-2:])),
                 img_meta=meta)
             pos = (result.gt_inds > 0).nonzero().squeeze(1)
             rows.append(pos + b * width)
-            targets.append(gt_small[result.gt_inds[pos] - 1])
-        rows, targets = torch.cat(rows), torch.cat(targets)
-        avg = reduce_mean(targets.new_tensor(float(len(rows)))).clamp(min=1).item()
+            targets.append(self._resize_targets(gt.masks[result.gt_inds[pos] - 1], size))
         losses = {}
         for j, m in enumerate(masks):
-            pred = m.flatten(0, 1)[rows]
-            loss = self.loss_mask(pred, targets, avg_factor=avg) if len(rows) else m.sum() * 0
+            if rows:
+                loss = self.loss_mask(m.flatten(0, 1)[torch.cat(rows)], torch.cat(targets),
+                                      avg_factor=num_things)
+            else:
+                loss = m.sum() * 0
             name = 'loss_mask_things' if j == len(masks) - 1 else f'd{j}.loss_mask_things'
             losses[name] = loss * thing_ratio
         return losses
 
-    def _stuff_loss(self, memory: Tensor, memory_mask: Tensor | None, hw_levels: list[tuple],
-                    stuff_labels: list[Tensor], stuff_masks: list[Tensor], num_stuff: float,
+    def _stuff_loss(self, memory: Tensor, hw_levels: list[tuple], stuff_labels: list[Tensor],
+                    stuff_masks: list[Tensor], num_stuff: float,
                     stuff_ratio: float) -> dict[str, Tensor]:
         """Dice on every stuff mask layer for the stuff classes present, and binary focal loss
         (present = class 0, absent = background) on every stuff layer's queries."""
-        masks, logits = self.stuff_forward(memory, memory_mask, hw_levels)
+        masks, logits = self.stuff_forward(memory, hw_levels)
         masks = [self._upsample(m) for m in masks]
         size = masks[-1].shape[-2:]
         num = self.num_stuff_classes
@@ -296,53 +261,70 @@ class PanopticSegFormerHead(DeformableDETRHead):
 
     # ------------------------------------------------------------------ inference
     def predict(self, hidden_states: Tensor, references: list[Tensor], memory: Tensor,
-                memory_mask: Tensor | None, spatial_shapes: Tensor,
-                batch_data_samples: SampleList, rescale: bool = True,
+                spatial_shapes: Tensor, batch_data_samples: SampleList, rescale: bool = True,
                 **kwargs) -> list[tuple[InstanceData, PixelData]]:
-        """Per image: top things (``max_per_img`` query/class pairs) + all stuff queries, masks at
-        the original size, mask-wise merging; instance results are the same thing segments."""
+        """Per image: the top ``max_per_img`` (query, class) pairs of the last location layer
+        through the thing mask decoder, all stuff queries through the stuff mask decoder, then
+        :meth:`post_process`."""
         all_cls, all_coords = super().forward(hidden_states, references)
-        memory, memory_mask, hw_levels = self.mask_memory(memory, memory_mask, spatial_shapes)
-        stuff_masks, stuff_logits = self.stuff_forward(memory, memory_mask, hw_levels)
+        memory, hw_levels = self.mask_memory(memory, spatial_shapes)
+        stuff_masks, stuff_logits = self.stuff_forward(memory, hw_levels)
         top = self.test_cfg.get('max_per_img', 100)
         results = []
         for b, sample in enumerate(batch_data_samples):
-            meta = sample.metainfo
             scores, inds = all_cls[-1][b].sigmoid().flatten().topk(top)
             labels, q_inds = inds % self.num_classes, inds // self.num_classes
             thing_masks = self.thing_mask_decoder(
-                hidden_states[-1][b:b + 1, q_inds], memory[b:b + 1], hw_levels,
-                None if memory_mask is None else memory_mask[b:b + 1])[0][-1][0]
-            masks = torch.cat([thing_masks, stuff_masks[-1][b]])
-            masks = self._to_image(masks, meta, rescale)
-            all_labels = torch.cat([labels, torch.arange(
-                self.num_things_classes, self.num_things_classes + self.num_stuff_classes,
-                device=labels.device)])
-            all_scores = torch.cat([scores, stuff_logits[-1][b].sigmoid()])
-            panoptic, new_scores, _ = self.merger(masks, all_labels, all_scores)
-
-            img_h, img_w = meta['img_shape']
-            bboxes = bbox_cxcywh_to_xyxy(all_coords[-1][b, q_inds])
-            bboxes = bboxes * bboxes.new_tensor([img_w, img_h, img_w, img_h])
-            bboxes[:, 0::2].clamp_(0, img_w)
-            bboxes[:, 1::2].clamp_(0, img_h)
-            if rescale:
-                bboxes = bboxes / bboxes.new_tensor(meta['scale_factor']).repeat(2)
-            order = new_scores[:top].argsort(descending=True)
-            instances = InstanceData(
-                bboxes=bboxes[order], labels=labels[order], scores=new_scores[order],
-                masks=masks[order] > self.merger.mask_thr)
-            results.append((instances, PixelData(sem_seg=panoptic[None])))
+                hidden_states[-1][b:b + 1, q_inds], memory[b:b + 1], hw_levels)[0][-1][0]
+            results.append(self.post_process(
+                thing_masks, labels, scores, all_coords[-1][b, q_inds], stuff_masks[-1][b],
+                stuff_logits[-1][b].sigmoid(), sample.metainfo, rescale))
         return results
+
+    def post_process(self, thing_masks: Tensor, thing_labels: Tensor, thing_scores: Tensor,
+                     thing_boxes: Tensor, stuff_masks: Tensor, stuff_scores: Tensor, meta: dict,
+                     rescale: bool = True) -> tuple[InstanceData, PixelData]:
+        """Masks of the padded input (any resolution) -> original size -> mask-wise merging.
+
+        Args:
+            thing_masks (Tensor): ``(T, h, w)`` soft masks of the thing candidates.
+            thing_labels, thing_scores (Tensor): ``(T,)`` thing class indices and class scores.
+            thing_boxes (Tensor): ``(T, 4)`` normalised ``cx, cy, w, h`` boxes.
+            stuff_masks (Tensor): ``(S, h, w)``, one per stuff class; ``stuff_scores`` ``(S,)``.
+            meta (dict): the image's meta information (``img_shape``, ``batch_input_shape``,
+                ``ori_shape``, ``scale_factor``).
+
+        Returns:
+            ``(instances, panoptic)``: the thing segments as instances (boxes, labels, rescored
+            scores, binary masks; best first) and the merged map in mmdet's encoding.
+        """
+        masks = self._to_image(torch.cat([thing_masks, stuff_masks]), meta, rescale)
+        stuff_labels = torch.arange(self.num_things_classes,
+                                    self.num_things_classes + self.num_stuff_classes,
+                                    device=thing_labels.device)
+        panoptic, new_scores, _ = self.merger(masks, torch.cat([thing_labels, stuff_labels]),
+                                              torch.cat([thing_scores, stuff_scores]))
+        img_h, img_w = meta['img_shape']
+        bboxes = bbox_cxcywh_to_xyxy(thing_boxes) * thing_boxes.new_tensor(
+            [img_w, img_h, img_w, img_h])
+        bboxes[:, 0::2].clamp_(0, img_w)
+        bboxes[:, 1::2].clamp_(0, img_h)
+        if rescale:
+            bboxes = bboxes / bboxes.new_tensor(meta['scale_factor']).repeat(2)
+        order = new_scores[:len(thing_labels)].argsort(descending=True)
+        instances = InstanceData(bboxes=bboxes[order], labels=thing_labels[order],
+                                 scores=new_scores[order],
+                                 masks=masks[order] > self.merger.mask_thr)
+        return instances, PixelData(sem_seg=panoptic[None])
 
     @staticmethod
     def _to_image(masks: Tensor, meta: dict, rescale: bool) -> Tensor:
-        """``(N, h8, w8)`` masks of the padded batch -> the image (or original) size."""
+        """``(N, h8, w8)`` masks of the padded batch -> the original (or image) size in ONE
+        bilinear resize, as the official code. The padded input is resized by the same factor
+        and the padding cropped, so without padding this is the official resize exactly."""
         pad_h, pad_w = meta['batch_input_shape']
         img_h, img_w = meta['img_shape']
-        masks = F.interpolate(masks[None], size=(pad_h, pad_w), mode='bilinear',
-                              align_corners=False)[:, :, :img_h, :img_w]
-        if rescale:
-            masks = F.interpolate(masks, size=meta['ori_shape'][:2], mode='bilinear',
-                                  align_corners=False)
-        return masks[0]
+        out_h, out_w = meta['ori_shape'][:2] if rescale else (img_h, img_w)
+        size = (round(pad_h * out_h / img_h), round(pad_w * out_w / img_w))
+        return F.interpolate(masks[None], size=size, mode='bilinear',
+                             align_corners=False)[0, :, :out_h, :out_w]

@@ -26,12 +26,12 @@ class MaskDecoderLayer(nn.Module):
                                  nn.Linear(hidden, embed_dims))
         self.norm_mlp = nn.LayerNorm(embed_dims, eps=1e-6)
 
-    def forward(self, query: Tensor, memory: Tensor, hw_levels: Sequence[tuple[int, int]],
-                memory_mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def forward(self, query: Tensor, memory: Tensor,
+                hw_levels: Sequence[tuple[int, int]]) -> tuple[Tensor, Tensor]:
         if self.self_attn is not None:
             query = self.norm_self(query + self.self_attn(query, query, query,
                                                           need_weights=False)[0])
-        out, mask = self.cross_attn(query, memory, hw_levels, memory_mask)
+        out, mask = self.cross_attn(query, memory, hw_levels)
         query = self.norm_cross(query + out)
         query = self.norm_mlp(query + self.mlp(query))
         return query, mask
@@ -64,16 +64,15 @@ class PanSegMaskDecoder(nn.Module):
                 nn.init.xavier_uniform_(p)
 
     def forward(self, query: Tensor, memory: Tensor, hw_levels: Sequence[tuple[int, int]],
-                memory_mask: Tensor | None = None,
                 query_pos: Tensor | None = None) -> tuple[list[Tensor], list[Tensor]]:
         masks, queries = [], []
         for layer in self.layers:
             if query_pos is not None:
                 query = query + query_pos
-            query, mask = layer(query, memory, hw_levels, memory_mask)
+            query, mask = layer(query, memory, hw_levels)
             masks.append(mask)
             queries.append(query)
         if query_pos is not None:
             query = query + query_pos
-        masks.append(self.mask_head(query, memory, hw_levels, memory_mask)[1])
+        masks.append(self.mask_head(query, memory, hw_levels)[1])
         return masks, queries

@@ -11,7 +11,8 @@ class MaskWiseMerging:
     """Paint segments one by one, best first, instead of a pixel-wise argmax.
 
     Masks are binarised at ``mask_thr``; each segment's score is its class score times the
-    squared mean mask value inside its binary mask. Segments are visited in descending score;
+    square of its mask quality ``sum(mask * binary) / (area + 1)`` (the official formula; the
+    ``+ 1`` lowers small segments' scores). Segments are visited in descending score;
     a segment is dropped if its score is below ``score_thr`` or if the fraction of its area
     already painted exceeds ``overlap_thr_thing`` / ``overlap_thr_stuff``; otherwise only its
     unpainted pixels are painted.
@@ -31,10 +32,9 @@ class MaskWiseMerging:
         self.mask_thr = mask_thr
 
     def rescore(self, masks: Tensor, scores: Tensor) -> tuple[Tensor, Tensor]:
-        """Return ``(binary masks, cls score * mean(mask inside binary mask) ** 2)``."""
+        """Return ``(binary masks, cls score * (sum(mask * binary) / (area + 1)) ** 2)``."""
         binary = masks > self.mask_thr
-        area = binary.flatten(1).sum(1).clamp(min=1)
-        quality = (masks * binary).flatten(1).sum(1) / area
+        quality = (masks * binary).flatten(1).sum(1) / (binary.flatten(1).sum(1) + 1)
         return binary, scores * quality ** 2
 
     def __call__(self, masks: Tensor, labels: Tensor,
