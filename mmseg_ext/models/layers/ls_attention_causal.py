@@ -44,8 +44,9 @@ class CausalLSAttention1d(LongShortAttentionBase):
     ``i``-th compressed vector of segment ``c_k`` seen from segment ``c_q`` (``q`` already divided
     by ``sqrt(d)``).
 
-    Memory: scores of size ``N x (w + #compressed)`` and one more of that size with ``rel_pos``;
-    no copy of the compressed keys per window and no mask of the scores' size.
+    The queries go in groups of about ``query_group`` (1024): scores of at most
+    ``1024 x (2w + #compressed)`` per head at a time (twice with ``rel_pos``), compressed keys
+    that a whole group may not see are skipped, and no mask of the scores' size is built.
 
     Args:
         embed_dims: channels ``C``.
@@ -58,20 +59,27 @@ class CausalLSAttention1d(LongShortAttentionBase):
         proj_drop: dropout after the output projection.
         proj_bias: bias of the output projection (official: False).
         rel_pos: add the relative-position terms.
+        memory_compression: ``'input'`` (official, see above) or ``'keys'``: project the memory
+            tokens, then compress each head's keys/values as the segments of ``x`` (M more
+            projected tokens per call).
     """
 
     def __init__(self, embed_dims: int, num_heads: int, window_size: int, segment_size: int,
                  dp_rank: int, qkv_bias: bool = True, attn_drop: float = 0., proj_drop: float = 0.,
-                 proj_bias: bool = True, rel_pos: bool = False, init_cfg: dict | None = None):
+                 proj_bias: bool = True, rel_pos: bool = False, memory_compression: str = 'input',
+                 init_cfg: dict | None = None):
         super().__init__(embed_dims, num_heads, dp_rank, qkv_bias, attn_drop, proj_drop,
                          proj_bias, init_cfg)
         if window_size < 1 or segment_size < 1:
             raise ValueError(f'window_size={window_size} and segment_size={segment_size} '
                              'must be >= 1')
+        if memory_compression not in ('input', 'keys'):
+            raise ValueError(f"memory_compression must be 'input' or 'keys', got "
+                             f'{memory_compression!r}')
         if rel_pos and embed_dims % 2:
             raise ValueError(f'rel_pos needs an even embed_dims, got {embed_dims}')
         self.window_size, self.segment_size = window_size, segment_size
-        self.rel_pos = rel_pos
+        self.rel_pos, self.memory_compression = rel_pos, memory_compression
         self.query_group = 1024  # queries per step: bounds the scores' memory
         if rel_pos:
             self.rel_pos_proj = nn.Linear(embed_dims, embed_dims, bias=False)
@@ -155,12 +163,17 @@ class CausalLSAttention1d(LongShortAttentionBase):
         k_l, v_l = ((p_t @ per_segment(t)).flatten(2, 3) for t in (k, v))
         if memory is not None and memory.shape[1]:
             m = memory.to(p_t.dtype)
-            m = self.dynamic_proj.weights(m, segment=seg) @ per_segment(m)  # [B, h, Gm, r, d]
-            m = merge_heads(m.flatten(2, 3))  # [B, Gm r, C]: head i compressed input slice i
+            p_m = self.dynamic_proj.weights(m, segment=seg)  # [B, h, Gm, r, l]
+            weight = self.qkv.weight[c:].to(m.dtype)
             bias = None if self.qkv.bias is None else self.qkv.bias[c:].to(m.dtype)
-            k_m, v_m = F.linear(m, self.qkv.weight[c:].to(m.dtype), bias).chunk(2, -1)
-            k_l = torch.cat([split_heads(k_m, h), k_l], 2)
-            v_l = torch.cat([split_heads(v_m, h), v_l], 2)
+            if self.memory_compression == 'input':  # official: compress, then project
+                m = merge_heads((p_m @ per_segment(m)).flatten(2, 3))  # head i: input slice i
+                k_m, v_m = (split_heads(t, h) for t in F.linear(m, weight, bias).chunk(2, -1))
+            else:  # project, then compress per head, as the segments of x
+                k_m, v_m = ((p_m @ per_segment(t)).flatten(2, 3)
+                            for t in F.linear(m, weight, bias).chunk(2, -1))
+            k_l = torch.cat([k_m, k_l], 2)
+            v_l = torch.cat([v_m, v_l], 2)
         return self.dual_ln.long_heads(k_l), self.dual_ln.long_heads(v_l)
 
     def window_scores(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
