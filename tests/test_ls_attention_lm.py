@@ -131,6 +131,8 @@ def test_streams_keep_their_memory_and_restart_it():
     torch.testing.assert_close(out[1][0], carried[0])  # stream 0 continues
     torch.testing.assert_close(out[1][1], restarted[1])  # stream 1 starts again
     assert not torch.allclose(carried[1], restarted[1])
+    with pytest.raises(ValueError, match=r'streams \[0, 0\]: the dataset\'s batch_size'):
+        model(inputs[0], stream=torch.tensor([0, 0]))
 
 
 def test_predictions_are_causal_and_metric_is_bits():

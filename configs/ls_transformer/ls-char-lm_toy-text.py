@@ -5,28 +5,25 @@ _base_ = ['../_base_/char_lm_runtime.py']
 
 data_root = 'data/toy_text'
 seq_len = 128
-max_iters = 120
+max_iters = 400
 
 model = dict(
     type='LSCharLM', embed_dims=128, depth=2, num_heads=4, ffn_dims=512, window_size=32,
     segment_size=16, dp_rank=1, mem_len=128, rel_pos=True)
 
-train_dataloader = dict(
-    batch_size=16, num_workers=0, persistent_workers=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    collate_fn=dict(type='default_collate'),
+stream_loader = dict(num_workers=0, persistent_workers=False,
+                     sampler=dict(type='DefaultSampler', shuffle=False),
+                     collate_fn=dict(type='default_collate'))
+train_dataloader = dict(  # 16 streams, the next block of each per iteration
+    **stream_loader, batch_size=16,
     dataset=dict(type='CharLMDataset', data_root=data_root, split='train', seq_len=seq_len,
                  batch_size=16))
-val_dataloader = dict(
-    batch_size=1, num_workers=0, persistent_workers=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    collate_fn=dict(type='default_collate'),
+val_dataloader = dict(  # one stream: the whole split in order, memory carried
+    **stream_loader, batch_size=1,
     dataset=dict(type='CharLMDataset', data_root=data_root, split='valid', seq_len=seq_len,
                  batch_size=1))
 test_dataloader = dict(
-    batch_size=1, num_workers=0, persistent_workers=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    collate_fn=dict(type='default_collate'),
+    **stream_loader, batch_size=1,
     dataset=dict(type='CharLMDataset', data_root=data_root, split='test', seq_len=seq_len,
                  batch_size=1))
 

@@ -1,14 +1,10 @@
-# Phase 2 of 3 (official text8-base-phase2.sh): blocks and memory of 4096 tokens, Adam
-# 2.5e-4 after 5k warm-up steps, 50k steps, starting from phase 1's weights.
-_base_ = './ls-lm-12l_8xb4-430k_text8.py'
+# Phase 2 of 3 (official text8-base-phase2.sh): the enwik8 phase 2 (blocks and memory of 4096
+# tokens, 5k warm-up steps, 50k steps) on text8 with Adam 2.5e-4, from phase 1's weights.
+_base_ = './ls-lm-12l_8xb4-50k_enwik8-4k.py'
 
-model = dict(mem_len=4096)
-train_dataloader = dict(dataset=dict(seq_len=4096))
-val_dataloader = dict(dataset=dict(seq_len=4096))
+data_root = 'data/text8'
+train_dataloader = dict(dataset=dict(data_root=data_root))
+val_dataloader = dict(dataset=dict(data_root=data_root))
+test_dataloader = dict(dataset=dict(data_root=data_root))
 optim_wrapper = dict(optimizer=dict(lr=2.5e-4))
-param_scheduler = [
-    dict(type='LinearLR', start_factor=2e-4, by_epoch=False, begin=0, end=5000),
-    dict(type='ConstantLR', factor=1.0, by_epoch=False, begin=5000),
-]
-train_cfg = dict(max_iters=50000)
 load_from = 'work_dirs/ls-lm-12l_8xb4-430k_text8/iter_430000.pth'

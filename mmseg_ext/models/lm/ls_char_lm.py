@@ -156,6 +156,10 @@ class LSCharLM(BaseModel):
                 first: torch.Tensor | None = None, stream: torch.Tensor | None = None,
                 data_samples=None, mode: str = 'tensor'):
         tokens, targets = inputs[:, :-1], inputs[:, 1:]
+        if stream is not None and stream.unique().numel() != stream.numel():
+            raise ValueError(f'a batch holds blocks of streams {stream.tolist()}: the dataset\'s '
+                             'batch_size (CharLMDataset streams per GPU) must equal the '
+                             'dataloader\'s batch_size')
         memory = self.stream_memory(tokens.shape[0], first, stream, self.in_emb.weight)
         log_probs, memory = self.log_probs(tokens, memory)
         if memory is not None and stream is not None:
