@@ -10,6 +10,7 @@ from .ls_attention_base import (
     LongShortAttentionBase,
     augment_queries,
     combine_summary,
+    merge_heads,
     shared_key_attention,
     split_heads,
     windowed_attention,
@@ -77,8 +78,7 @@ class LSAttention1d(LongShortAttentionBase):
                 long_kv = self.compress(x, kv, valid)
                 long_out, lse = shared_key_attention(q, long_kv[:, :, 0], long_kv[:, :, 1], h,
                                                      self.scale)
-                # each window sees two summary slots: each gets half the long-range weight
-                lse = lse.transpose(1, 2)[..., None] - math.log(2)
+                lse = lse - math.log(2)  # two summary slots per window: half the weight each
             k_lay, v_lay = self.block_layout(split_heads(kv[:, :, 0], h),
                                              split_heads(kv[:, :, 1], h), valid, lse is not None)
             size = w + 2 * halo + 2  # segment, halo each side, two summary slots
@@ -87,9 +87,8 @@ class LSAttention1d(LongShortAttentionBase):
             q_aug = augment_queries(split_heads(q, h), lse, self.scale,
                                     pad=(0, pad)).view(b * h, segs, w, -1)
             out = windowed_attention(q_aug, k_win, v_win, self.scale, dropout_p=self.dropout_p)
-            out = out.view(b, h, segs * w, -1).transpose(1, 2)[:, :n]  # [B, N, h, d + 2]
-            out = combine_summary(out, None if long_out is None else long_out.view(b, n, h, -1))
-            out = out.flatten(2)
+            out = combine_summary(out.view(b, h, segs * w, -1)[:, :, :n], long_out)
+            out = merge_heads(out)
             if valid is not None:
                 out = out.masked_fill(~valid[..., None], 0)
         return self.output(out, x.dtype)

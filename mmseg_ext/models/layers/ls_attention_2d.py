@@ -117,7 +117,7 @@ class LSAttention2d(LongShortAttentionBase):
                 shared = torch.cat(shared, 1)  # [B, r + G, 2, C]
                 long_out, lse = shared_key_attention(q_map, shared[:, :, 0], shared[:, :, 1],
                                                      heads, self.scale)
-                long_out, lse = long_out.view(b, h * w, heads, -1), lse[..., None]
+                long_out, lse = long_out.transpose(1, 2), lse.transpose(1, 2)  # [B, HW, h, .]
 
             # Tiles in the layout [B * tiles, heads, w*w | window + summary, d + 2].
             def per_pixel(t: torch.Tensor) -> torch.Tensor:  # [B, HW, *] -> [B, H, W, h, *]

@@ -65,32 +65,16 @@ def summary_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     return torch.exp(scores - lse) @ v, lse
 
 
-def block_diagonal(t: torch.Tensor, heads: int, values: bool = False) -> torch.Tensor:
-    """Per-head block-diagonal matrix of ``m`` vectors ``t [B, m, C]`` (heads side by side):
-    ``[B, C, h m]`` whose column ``i m + j`` holds head ``i``'s slice of vector ``j`` (keys), or
-    its transpose ``[B, h m, C]`` (``values``). ``Q [B, N, C] @`` it gives every head's scores
-    ``[B, N, h, m]`` in one product, with no head split of ``Q``."""
-    b, m, c = t.shape
-    d = c // heads
-    if values:
-        out = t.new_zeros(b, heads, m, heads, d)
-        out.diagonal(dim1=1, dim2=3).copy_(t.view(b, m, heads, d).permute(0, 1, 3, 2))
-        return out.view(b, heads * m, c)
-    out = t.new_zeros(b, heads, d, heads, m)
-    out.diagonal(dim1=1, dim2=3).copy_(t.view(b, m, heads, d).permute(0, 3, 1, 2))
-    return out.view(b, c, heads * m)
-
-
 def shared_key_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int,
                          scale: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Every query ``q [B, N, C]`` against the same few keys/values ``k, v [B, m, C]`` (the
-    compressed and global ones), per head: the softmax-averaged values ``[B, N, C]`` and the
-    log-sum-exp of the scores ``[B, N, h]``."""
-    b, n, c = q.shape
-    scores = (q @ block_diagonal(k * scale, heads)).view(b, n, heads, -1)
-    lse = scores.logsumexp(-1)
-    probs = scores.softmax(-1).view(b, n, -1)
-    return probs @ block_diagonal(v, heads, values=True), lse
+    compressed and global ones), per head: the softmax-averaged values ``[B, h, N, d]`` and the
+    log-sum-exp of the scores ``[B, h, N, 1]``."""
+    scores = split_heads(q, heads) @ split_heads(k * scale, heads).transpose(-1, -2)
+    probs = scores.softmax(-1)
+    # log-sum-exp = max score - log(its probability >= 1 / m): no second exp pass
+    lse = scores.amax(-1, keepdim=True) - probs.amax(-1, keepdim=True).log()
+    return probs @ split_heads(v, heads), lse
 
 
 def augment_kv(k: torch.Tensor, v: torch.Tensor, valid: torch.Tensor | None = None,
@@ -172,16 +156,14 @@ class DynamicProjection(nn.Module):
         positions out), or with ``segment = l`` per segment as ``[B, h, G, r, l]`` (softmax
         inside each segment of ``l`` positions; ``N = G l``)."""
         b, n, _ = x.shape
+        logits = self.proj(x)
+        logits = logits.to(compute_dtype(logits.dtype))
         if segment is not None:
-            logits = self.proj(x)
-            logits = logits.to(compute_dtype(logits.dtype))
             return logits.view(b, n // segment, segment, self.num_heads,
                                self.dp_rank).permute(0, 3, 1, 4, 2).softmax(-1)
-        logits = self.proj.weight @ x.transpose(1, 2)  # [B, h r, N]: softmax over a last dim
-        logits = logits.to(compute_dtype(logits.dtype)) + self.proj.bias[:, None]
         if valid is not None:
-            logits = logits.masked_fill(~valid[:, None], NEG)
-        return logits.softmax(-1)
+            logits = logits.masked_fill(~valid[:, :, None], NEG)
+        return logits.softmax(1).transpose(1, 2)
 
 
 class DualLayerNorm(nn.Module):
@@ -243,14 +225,12 @@ class LongShortAttentionBase(BaseModule):
                  valid: torch.Tensor | None = None) -> torch.Tensor:
         """Long-range keys/values ``LN_L(P_i^T K_i)``, ``LN_L(P_i^T V_i)`` (heads side by side)
         as ``[B, r, 2, C]`` from ``kv [B, N, 2, C]`` (the 1D and 2D official modules compress
-        ``LN_S(K), LN_S(V)``). One product ``P^T [K, V]`` for all heads, then each head's
-        block."""
+        ``LN_S(K), LN_S(V)``)."""
         b, n, _, c = kv.shape
-        h, r = self.num_heads, self.dp_rank
-        p_t = self.dynamic_proj.weights(x, valid)  # [B, h r, N]
-        bar = (p_t @ kv.reshape(b, n, 2 * c)).view(b, h, r, 2, h, c // h)
-        bar = bar.diagonal(dim1=1, dim2=4).permute(0, 1, 2, 4, 3).reshape(b, r, 2, c)
-        return self.dual_ln.long(bar)
+        h = self.num_heads
+        p_t = self.dynamic_proj.weights(x, valid).view(b, h, -1, n)  # [B, h, r, N]
+        bar = [merge_heads(p_t @ split_heads(t, h)) for t in kv.unbind(2)]  # [B, r, C] each
+        return self.dual_ln.long(torch.stack(bar, 2))
 
     def output(self, out: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
         """``[B, N, C]`` attention output -> projected, in the input dtype."""
