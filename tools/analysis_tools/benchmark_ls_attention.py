@@ -37,12 +37,12 @@ import warnings
 MMAP_ENV = 'MALLOC_MMAP_THRESHOLD_'
 SIZES = {'1d': [1024, 4096, 16384], 'causal': [1024, 4096, 16384], '2d': [64, 128]}
 C, HEADS = 64, 2
-#: Official modules, measured on the shared 2-core CPU machine (torch 2.13, 1 thread) with
-#: --official-root: case -> size -> (ms, peak MiB).
+#: Official modules on the shared 2-core CPU machine (torch 2.13, 1 thread, default allocator,
+#: measured with --official-root, 2026-11-25): case -> size -> (ms, peak MiB).
 OFFICIAL = {
-    '1d': {1024: (4.1, 11.4), 4096: (17.0, 22.0), 16384: (69.5, 88.0)},
-    'causal': {1024: (6.3, 8.6), 4096: (37.4, 54.9), 16384: (943.9, 699.9)},
-    '2d': {64: (38.1, 44.9), 128: (157.2, 164.7)},
+    '1d': {1024: (3.0, 5.3), 4096: (13.2, 21.9), 16384: (78.6, 87.9)},
+    'causal': {1024: (3.9, 6.1), 4096: (28.9, 55.0), 16384: (1037.8, 699.9)},
+    '2d': {64: (20.8, 41.1), 128: (169.1, 164.6)},
 }
 
 

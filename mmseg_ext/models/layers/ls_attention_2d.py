@@ -12,10 +12,10 @@ from .ls_attention_base import (
     augment_kv,
     augment_queries,
     combine_summary,
+    dense_attention,
     shared_key_attention,
     split_heads,
     stack_windows,
-    summary_attention,
     windowed_attention,
 )
 
@@ -150,9 +150,9 @@ class LSAttention2d(LongShortAttentionBase):
             if g:  # global queries: the global keys, then the map outputs as keys and values
                 out_heads = out.transpose(1, 2)
                 k_g, v_g = (split_heads(t, heads) for t in kv[:, :g].unbind(2))
-                out_g, _ = summary_attention(split_heads(q[:, :g], heads) * self.scale,
-                                             torch.cat([k_g, out_heads], 2),
-                                             torch.cat([v_g, out_heads], 2))
+                out_g = dense_attention(split_heads(q[:, :g], heads) * self.scale,
+                                        torch.cat([k_g, out_heads], 2),
+                                        torch.cat([v_g, out_heads], 2))
                 out = torch.cat([out_g.transpose(1, 2), out], 1)
             out = out.reshape(b, n_all, c)
         return self.output(out, x.dtype)

@@ -5,7 +5,7 @@
 * :class:`DualLayerNorm` -- Sec. 3.2: ``LN_S`` on the short-range and ``LN_L`` on the long-range
   keys/values. As in the official code both are ``LayerNorm(C)`` over all channels, applied
   before the split into heads (C affine parameters per branch).
-* :func:`summary_attention` and :func:`windowed_attention` -- Eq. (4), ONE softmax over
+* :func:`shared_key_attention` and :func:`windowed_attention` -- Eq. (4), ONE softmax over
   ``[Q K_short^T ; Q K_bar^T] / sqrt(d)``, computed without copying the long-range keys into
   every window: the long-range (and global) keys enter each window as ONE summary key whose score
   is their log-sum-exp and whose value is their softmax average. This is exact::
@@ -46,23 +46,9 @@ def merge_heads(t: torch.Tensor) -> torch.Tensor:
     return t.transpose(1, 2).reshape(b, n, h * d)
 
 
-def summary_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-                      allowed: torch.Tensor | None = None,
-                      bias: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Dense attention of scaled queries ``q [..., n, d]`` over a small key set ``k, v``.
-
-    Returns the softmax-averaged values ``[..., n, d]`` and the log-sum-exp of the scores
-    ``[..., n, 1]``. ``allowed`` (bool) and ``bias`` broadcast to the scores ``[..., n, m]``. A row
-    without any allowed key gets a log-sum-exp near :data:`NEG`, i.e. zero weight in
-    :func:`windowed_attention`.
-    """
-    scores = q @ k.transpose(-1, -2)
-    if bias is not None:
-        scores = scores + bias
-    if allowed is not None:
-        scores = scores.masked_fill(~allowed, NEG)
-    lse = scores.logsumexp(-1, keepdim=True)
-    return torch.exp(scores - lse) @ v, lse
+def dense_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """``softmax(q k^T) v`` of scaled queries ``q [..., n, d]`` over ``k, v [..., m, d]``."""
+    return (q @ k.transpose(-1, -2)).softmax(-1) @ v
 
 
 def shared_key_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int,
