@@ -13,9 +13,8 @@ import os.path as osp
 
 import mmcv
 import numpy as np
-from mmseg.apis import inference_model, init_model
 
-import mmseg_ext  # noqa: F401
+import mmseg_ext  # noqa: F401  (first: its compat fixes must precede mmseg / mmdet / mmpretrain)
 
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 
@@ -46,6 +45,7 @@ def main():
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--opacity', type=float, default=0.5)
     args = parser.parse_args()
+    from mmseg.apis import inference_model, init_model
     model = init_model(args.config, args.checkpoint, device=args.device)
     palette = model.dataset_meta['palette']
     for sub in ('overlays', 'label_maps'):

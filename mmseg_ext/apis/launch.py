@@ -19,6 +19,9 @@ from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
+from ..compat.mmpretrain import require_mmpretrain
+from ..datasets.classification_data import check_classification_data
+
 
 def load_config(path, cfg_options=None):
     """``Config.fromfile`` with an error that names the missing file."""
@@ -28,6 +31,8 @@ def load_config(path, cfg_options=None):
     cfg = Config.fromfile(path)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
+    if cfg.get('default_scope') == 'mmpretrain':
+        require_mmpretrain(path)
     return cfg
 
 
@@ -95,9 +100,11 @@ def _check_data_roots(cfg):
 
 
 def build_runner(cfg, launcher='none'):
-    """Build the Runner for ``cfg`` (segmentation or panoptic) on GPUs or CPUs."""
+    """Build the Runner for ``cfg`` (segmentation, panoptic or classification) on GPUs or CPUs."""
     cfg.launcher = launcher
     _check_data_roots(cfg)
+    if cfg.get('default_scope') == 'mmpretrain':
+        check_classification_data(cfg)
     if launcher != 'none' and not torch.cuda.is_available():
         _setup_cpu_distributed(cfg)
     if 'runner_type' in cfg:

@@ -67,11 +67,11 @@ class _HFFull(nn.Module):
 def build_models(arch, only=None):
     """{name: (backbone, full model)}; mmseg's backbone weights are copied into ours.
     ``only`` builds one of them (for the memory measurement)."""
+    import mmseg_ext  # noqa: F401, I001  (first: its compat fixes must precede mmseg / mmdet)
     import transformers
     from mmseg.models.backbones import MixVisionTransformer
     from mmseg.models.decode_heads import SegformerHead
 
-    import mmseg_ext  # noqa: F401
     from mmseg_ext.models.backbones.mit import MiT, convert_mit_state_dict
     from mmseg_ext.models.decode_heads import AllMLPHead
 

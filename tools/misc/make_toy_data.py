@@ -1,4 +1,4 @@
-"""Write the built-in synthetic data set in the on-disk layout of ADE20K, Cityscapes or COCO.
+"""Write built-in synthetic data in the on-disk layout of ADE20K, Cityscapes, COCO or ImageNet.
 
 Example: python tools/misc/make_toy_data.py --format ade20k --out data/toy_ade20k
 See docs/toy_data.md for the scenes, classes and layouts.
