@@ -289,6 +289,22 @@ def test_causal_prefix_outputs_do_not_change_when_extended():
         torch.testing.assert_close(m(x[:, :n], memory), m(x, memory)[:, :n], **TOL)
 
 
+def test_causal_query_groups_and_memory_compression():
+    """Query groups are exact; 'keys' memory compression equals the official 'input' one only
+    with one head."""
+    x, memory = torch.randn(2, 50, C), torch.randn(2, 9, C)
+    m = make(CausalLSAttention1d, 2, window_size=4, segment_size=3, dp_rank=2, rel_pos=True)
+    full = m(x, memory)
+    m.query_group = 12
+    torch.testing.assert_close(m(x, memory), full, **TOL)
+    m.memory_compression = 'keys'
+    assert not torch.allclose(m(x, memory), full, atol=1e-3)
+    one_head = make(CausalLSAttention1d, 1, window_size=4, segment_size=3, dp_rank=2)
+    official = one_head(x, memory)
+    one_head.memory_compression = 'keys'
+    torch.testing.assert_close(one_head(x, memory), official, **TOL)
+
+
 @pytest.mark.parametrize('w,r', [(4, 3), (5, 0), (16, 2)])
 def test_1d_padding_invariance(w, r):
     m = make(LSAttention1d, 2, window_size=w, dp_rank=r)

@@ -1,177 +1,242 @@
-"""Time and peak memory of Long-Short attention vs. full attention as the token count grows.
+"""Time and peak memory of our Long-Short attention modules against the official ones.
 
-Full attention is ``qkv Linear -> F.scaled_dot_product_attention -> proj Linear``; LS attention is
-:class:`LSAttention1d` (1D sequences) or :class:`LSAttention2d` (square maps), same width and heads.
-For each size it prints time (the fastest of ``--repeats`` calls after one warm-up call: robust on a
-shared machine) and peak memory,
-then the log-log slope of time (and memory) vs. N and the smallest N where LS is faster.
+Cases (forward, batch 1, C = 64, 2 heads, fp32, the settings of docs/ls_attention.md):
 
-Peak memory: on CUDA ``torch.cuda.max_memory_allocated`` minus the memory held before the call.
-On CPU the resident-set high-water mark (``VmHWM``, reset through ``/proc/self/clear_refs``)
-minus the RSS before the call, measured on the warm-up call. The script re-executes itself with
-``MALLOC_MMAP_THRESHOLD_=65536`` so that glibc returns freed tensors to the OS and the RSS after
-one call is a fair baseline for the next. Note: PyTorch's CPU SDPA is a flash-style kernel that
-never materialises the N x N scores, so full attention's memory is also ~linear; its time is not.
+* ``1d``: :class:`LSAttention1d` w = 64, r = 16 vs official LRA ``AttentionLS``;
+* ``causal``: :class:`CausalLSAttention1d` w = 64, segment 16, r = 1, relative positions, a
+  64-token memory, no q/k/v/out biases vs official ``ChunkedLSAttention`` with a 64-token cache;
+* ``2d``: :class:`LSAttention2d` w = 8, r = 8, relative position bias, one global token vs
+  official ViL-LS ``AttentionLS`` (``rpe=True, nglo=1``), on square maps.
 
-    python tools/analysis_tools/benchmark_ls_attention.py --quick
+Time: the fastest of ``--repeats`` calls (after a warm-up), ours and official alternating, in
+this process with the default allocator; on CPU with one thread it is the process's CPU time
+(robust on a shared machine, the wall time on an idle one), else the wall time.
+
+Peak memory: measured in a child process started with ``MALLOC_MMAP_THRESHOLD_=65536`` (glibc
+then returns freed tensors to the OS, so the resident-set high-water mark ``VmHWM``, reset
+through ``/proc/self/clear_refs``, minus the RSS before the call is the call's peak); on CUDA
+``max_memory_allocated``.
+
+The official modules are NOT part of this project. ``--official-root`` points at a clone of
+NVIDIA/transformer-ls to measure them side by side; without it the official figures printed are
+those measured on the reference machine (``OFFICIAL`` below, docs/ls_attention.md).
+
+    python tools/analysis_tools/benchmark_ls_attention.py --official-root ../transformer-ls
 """
 import argparse
-import math
+import importlib.util
+import json
 import os
 import re
+import subprocess
 import sys
 import time
-
-import torch
-import torch.nn as nn
-import torch.nn.functional as F
-
-from mmseg_ext.models.layers import LSAttention1d, LSAttention2d
+import types
+import warnings
 
 MMAP_ENV = 'MALLOC_MMAP_THRESHOLD_'
-
-
-class FullAttention(nn.Module):
-    """Plain multi-head softmax attention over all N tokens, O(N^2) time."""
-
-    def __init__(self, embed_dims: int, num_heads: int):
-        super().__init__()
-        self.num_heads = num_heads
-        self.qkv = nn.Linear(embed_dims, 3 * embed_dims)
-        self.proj = nn.Linear(embed_dims, embed_dims)
-
-    def forward(self, x: torch.Tensor, *args) -> torch.Tensor:
-        b, n, c = x.shape
-        q, k, v = self.qkv(x).view(b, n, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4)
-        out = F.scaled_dot_product_attention(q, k, v)
-        return self.proj(out.transpose(1, 2).reshape(b, n, c))
+SIZES = {'1d': [1024, 4096, 16384], 'causal': [1024, 4096, 16384], '2d': [64, 128]}
+C, HEADS = 64, 2
+#: Official modules on the shared 2-core CPU machine (torch 2.13, 1 thread, default allocator,
+#: measured with --official-root, 2026-11-25): case -> size -> (ms, peak MiB).
+OFFICIAL = {
+    '1d': {1024: (3.0, 5.3), 4096: (13.2, 21.9), 16384: (78.6, 87.9)},
+    'causal': {1024: (3.9, 6.1), 4096: (28.9, 55.0), 16384: (1037.8, 699.9)},
+    '2d': {64: (20.8, 41.1), 128: (169.1, 164.6)},
+}
 
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--dims', type=int, default=64)
-    parser.add_argument('--heads', type=int, default=2)
-    parser.add_argument('--window-1d', type=int, default=64)
-    parser.add_argument('--rank-1d', type=int, default=16)
-    parser.add_argument('--window-2d', type=int, default=8)
-    parser.add_argument('--rank-2d', type=int, default=8)
-    parser.add_argument('--sizes-1d', type=int, nargs='+',
-                        default=[1024, 2048, 4096, 8192, 16384])
-    parser.add_argument('--sides-2d', type=int, nargs='+', default=[64, 96, 128, 192, 256])
-    parser.add_argument('--max-full-tokens', type=int, default=40000,
-                        help='skip full attention above this many tokens (O(N^2) time on CPU)')
+    parser.add_argument('--official-root', help='a clone of NVIDIA/transformer-ls')
+    parser.add_argument('--cases', nargs='+', default=list(SIZES), choices=list(SIZES))
     parser.add_argument('--repeats', type=int, default=5)
     parser.add_argument('--threads', type=int, default=1, help='torch intra-op threads')
-    parser.add_argument('--backward', action='store_true', help='time forward + backward')
-    parser.add_argument('--quick', action='store_true',
-                        help='2 repeats, full attention capped at 16384 tokens')
-    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--device', default=None, help='default: cuda if available, else cpu')
+    parser.add_argument('--memory-child', action='store_true', help=argparse.SUPPRESS)
     return parser.parse_args()
 
 
-def _proc_kib(field: str) -> int:
-    with open('/proc/self/status') as f:
-        return int(re.search(rf'{field}:\s+(\d+)', f.read()).group(1))
+def load_official(root: str) -> dict:
+    """The official attention classes from a clone, with stand-ins for the two imports they do
+    not need (fairseq's LayerNorm, timm's trunc_normal_) when those packages are missing."""
+    import torch
+    layer_norm = dict(LayerNorm=lambda dims, eps=1e-5, elementwise_affine=True, export=False:
+                      torch.nn.LayerNorm(dims, eps, elementwise_affine))
+    stand_ins = {'fairseq': {'fairseq.modules.layer_norm': layer_norm},
+                 'timm': {'timm.models.layers': dict(trunc_normal_=torch.nn.init.trunc_normal_)}}
+    added = []
+    for package, modules in stand_ins.items():
+        if package in sys.modules or importlib.util.find_spec(package) is not None:
+            continue
+        for name, attrs in modules.items():
+            parts = name.split('.')
+            for i in range(1, len(parts) + 1):
+                if '.'.join(parts[:i]) not in sys.modules:
+                    sys.modules['.'.join(parts[:i])] = types.ModuleType('.'.join(parts[:i]))
+                    added.append('.'.join(parts[:i]))
+            sys.modules[name].__dict__.update(attrs)
+    classes = {}
+    warnings.filterwarnings('ignore', message='torch.meshgrid')  # the official 2D module
+    try:
+        for case, path, cls in (
+                ('1d', 'lra/attention_transformer_ls.py', 'AttentionLS'),
+                ('causal', 'autoregressive/model_lib/layer.py', 'ChunkedLSAttention'),
+                ('2d', 'imagenet/models/layers/transformer_ls.py', 'AttentionLS')):
+            spec = importlib.util.spec_from_file_location(f'official_ls_{case}',
+                                                          os.path.join(root, path))
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            classes[case] = getattr(module, cls)
+    finally:  # the stand-ins only serve the official files' imports
+        for name in added:
+            del sys.modules[name]
+    return classes
 
 
-def run_once(fn, device: torch.device) -> float:
-    """Peak extra memory (MiB) of one call of ``fn``."""
+def sinusoid(positions, dims):
+    import torch
+    inv_freq = 1 / 10000 ** (torch.arange(0., dims, 2.) / dims)
+    angles = positions[:, None] * inv_freq
+    return torch.cat([angles.sin(), angles.cos()], -1)[None]
+
+
+def build(case: str, size: int, device, official=None):
+    """A ``() -> output`` closure running our module (or the official one) on random input."""
+    import torch
+
+    from mmseg_ext.models.layers import CausalLSAttention1d, LSAttention1d, LSAttention2d
+    torch.manual_seed(0)
+    if case == '1d':
+        x = torch.randn(1, size, C, device=device)
+        if official is None:
+            m = LSAttention1d(C, HEADS, 64, 16)
+            return _run(m, device, x)
+        cfg = types.SimpleNamespace(
+            pooling_mode='MEAN', cls_token=False, num_head=HEADS, head_dim=C // HEADS,
+            num_landmarks=16, max_seq_len=size, transformer_dim=C, attention_dropout=0.,
+            window_size=64, fp32_attn=False, conv_kernel_size=-1)
+        return _run(official['1d'](cfg), device, x, torch.ones(1, size, device=device))
+    if case == 'causal':
+        x, memory = torch.randn(1, size, C, device=device), torch.randn(1, 64, C, device=device)
+        if official is None:
+            m = CausalLSAttention1d(C, HEADS, 64, 16, 1, qkv_bias=False, proj_bias=False,
+                                    rel_pos=True)
+            return _run(m, device, x, memory)
+        chunks = (size + 64) // 16
+        mask = torch.triu(torch.ones(size // 16, chunks, dtype=torch.bool, device=device),
+                          diagonal=64 // 16)[None, None, :, None, :, None].view(1, 1, -1, 1, chunks)
+        return _run(official['causal'](C, HEADS, 16, 1, 64, 0.), device, x, memory,
+                    sinusoid(torch.arange(chunks - 1., -1., -1.), C).to(device),
+                    sinusoid(torch.arange(63., -1., -1.), C).to(device), mask)
+    x = torch.randn(1, 1 + size * size, C, device=device)
+    if official is None:
+        m = LSAttention2d(C, HEADS, 8, 8, rel_pos_bias=True, num_global_tokens=1)
+        return _run(m, device, x, (size, size))
+    m = official['2d'](C, HEADS, qkv_bias=True, rpe=True, nglo=1, dp_rank=8, w=8)
+    return _run(m, device, x, size, size)
+
+
+def _run(module, device, *inputs):
+    import torch
+    module = module.to(device).eval()
+
+    def call():
+        with torch.no_grad():
+            module(*inputs)
+        if device.type == 'cuda':
+            torch.cuda.synchronize()
+    return call
+
+
+def peak_mib(fn, device) -> float:
+    import torch
     if device.type == 'cuda':
         torch.cuda.synchronize()
         before = torch.cuda.memory_allocated()
         torch.cuda.reset_peak_memory_stats()
         fn()
-        torch.cuda.synchronize()
         return (torch.cuda.max_memory_allocated() - before) / 2**20
-    before = _proc_kib('VmRSS')
+
+    def kib(field):
+        with open('/proc/self/status') as f:
+            return int(re.search(rf'{field}:\s+(\d+)', f.read()).group(1))
+    before = kib('VmRSS')
     with open('/proc/self/clear_refs', 'w') as f:
         f.write('5')
     fn()
-    return (_proc_kib('VmHWM') - before) / 1024
+    return (kib('VmHWM') - before) / 1024
 
 
-def measure(module: nn.Module, x: torch.Tensor, extra, args) -> tuple[float, float]:
-    """(fastest seconds, peak MiB) of forward (and backward) of ``module(x, *extra)``."""
-    device = x.device
-
-    def step():
-        if args.backward:
-            module(x.requires_grad_(), *extra).sum().backward()
-            x.grad = None
-            module.zero_grad(set_to_none=True)
-        else:
-            with torch.no_grad():
-                module(x, *extra)
-
-    mem = run_once(step, device)
-    times = []
-    for _ in range(args.repeats):
-        if device.type == 'cuda':
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        step()
-        if device.type == 'cuda':
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return min(times), mem
+def fastest_ms(fns: dict, repeats: int, clock) -> dict:
+    """Best of ``repeats`` calls of each closure, calls alternating between closures."""
+    times = {k: [] for k in fns}
+    for fn in fns.values():
+        fn()
+    for _ in range(repeats):
+        for key, fn in fns.items():
+            start = clock()
+            fn()
+            times[key].append(clock() - start)
+    return {k: 1e3 * min(v) for k, v in times.items()}
 
 
-def slope(ns: list[int], ys: list[float]) -> float:
-    """Least-squares slope of log(y) vs. log(N)."""
-    lx, ly = [math.log(n) for n in ns], [math.log(max(y, 1e-9)) for y in ys]
-    mx, my = sum(lx) / len(lx), sum(ly) / len(ly)
-    return (sum((a - mx) * (b - my) for a, b in zip(lx, ly))
-            / sum((a - mx) ** 2 for a in lx))
+def memory_in_child(args) -> dict:
+    """(case, size, who) -> peak MiB, measured in a child process with the mmap threshold set."""
+    if args.device == 'cuda' or (args.device is None and _cuda()):
+        return {}
+    cmd = [sys.executable, os.path.abspath(__file__), '--memory-child', '--cases', *args.cases,
+           '--threads', str(args.threads)]
+    if args.official_root:
+        cmd += ['--official-root', args.official_root]
+    out = subprocess.run(cmd, env=dict(os.environ, **{MMAP_ENV: '65536'}), check=True,
+                         capture_output=True, text=True).stdout
+    return {tuple(r[:3]): r[3] for r in map(json.loads, out.splitlines())}
 
 
-def bench(name: str, ls: nn.Module, full: nn.Module, shapes: list, args) -> None:
-    device = torch.device(args.device)
-    ls, full = ls.to(device).eval(), full.to(device).eval()
-    rows = {'LS': [], 'full': []}
-    print(f'\n### {name}  (C={args.dims}, heads={args.heads}, device={device}, '
-          f'{"fwd+bwd" if args.backward else "forward"}, best of {args.repeats}, '
-          f'{torch.get_num_threads()} threads)\n')
-    print('| N | LS time (ms) | LS peak mem (MiB) | full time (ms) | full peak mem (MiB) |')
-    print('|---:|---:|---:|---:|---:|')
-    for n, extra in shapes:
-        torch.manual_seed(0)
-        x = torch.randn(1, n, args.dims, device=device)
-        t_ls, m_ls = measure(ls, x, extra, args)
-        rows['LS'].append((n, t_ls, m_ls))
-        full_cell = 'skipped | skipped'
-        if n <= args.max_full_tokens:
-            t_full, m_full = measure(full, x, extra, args)
-            rows['full'].append((n, t_full, m_full))
-            full_cell = f'{1e3 * t_full:.1f} | {m_full:.1f}'
-        print(f'| {n} | {1e3 * t_ls:.1f} | {m_ls:.1f} | {full_cell} |', flush=True)
-    print()
-    for kind, data in rows.items():
-        if len(data) >= 2:
-            ns, ts, ms = zip(*data)
-            print(f'{name} {kind}: time slope {slope(ns, ts):.2f}, memory slope '
-                  f'{slope(ns, [max(m, 1e-3) for m in ms]):.2f} over N = {ns[0]}..{ns[-1]}')
-    faster = [n for (n, t_ls, _), (_, t_full, _) in zip(rows['LS'], rows['full'])
-              if t_ls < t_full]
-    print(f'{name} crossover: LS faster than full from N = {faster[0]}' if faster
-          else f'{name} crossover: LS not faster than full at any measured N')
+def _cuda() -> bool:
+    import torch
+    return torch.cuda.is_available()
 
 
 def main():
     args = parse_args()
-    if args.quick:
-        args.repeats = min(args.repeats, 3)
-        args.max_full_tokens = min(args.max_full_tokens, 16384)
+    import torch
     torch.set_num_threads(args.threads)
-    print(f'torch {torch.__version__}')
-    bench('1D', LSAttention1d(args.dims, args.heads, args.window_1d, args.rank_1d),
-          FullAttention(args.dims, args.heads), [(n, ()) for n in args.sizes_1d], args)
-    bench('2D', LSAttention2d(args.dims, args.heads, args.window_2d, args.rank_2d),
-          FullAttention(args.dims, args.heads),
-          [(s * s, ((s, s),)) for s in args.sides_2d], args)
+    device = torch.device(args.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
+    import mmseg_ext  # noqa: F401  (before the official files' stand-in imports)
+    official = load_official(args.official_root) if args.official_root else None
+    if args.memory_child:
+        for case in args.cases:
+            for size in SIZES[case]:
+                for who in ['ours'] + (['official'] if official else []):
+                    fn = build(case, size, device, official if who == 'official' else None)
+                    fn()
+                    print(json.dumps([case, size, who, peak_mib(fn, device)]), flush=True)
+        return
+    memory = memory_in_child(args)
+    one_cpu = device.type == 'cpu' and torch.get_num_threads() == 1
+    clock = time.process_time if one_cpu else time.perf_counter
+    source = 'measured now' if official else 'reference machine (see --official-root)'
+    print(f'torch {torch.__version__}, {device}, {torch.get_num_threads()} thread(s), '
+          f'{"CPU" if one_cpu else "wall"} time; official: {source}')
+    for case in args.cases:
+        print(f'\n### {case}\n\n| size | ours (ms) | official (ms) | time ratio | ours peak (MiB) '
+              '| official peak (MiB) |\n|---:|---:|---:|---:|---:|---:|')
+        for size in SIZES[case]:
+            fns = {'ours': build(case, size, device)}
+            if official:
+                fns['official'] = build(case, size, device, official)
+            times = fastest_ms(fns, args.repeats, clock)
+            ref_time, ref_mem = OFFICIAL[case][size]
+            t_off = times.get('official', ref_time)
+            m_ours = memory.get((case, size, 'ours'), float('nan'))
+            m_off = memory.get((case, size, 'official'), ref_mem if not official else
+                               float('nan'))
+            label = f'{size}x{size}' if case == '2d' else str(size)
+            print(f'| {label} | {times["ours"]:.1f} | {t_off:.1f} | {times["ours"] / t_off:.2f} '
+                  f'| {m_ours:.1f} | {m_off:.1f} |', flush=True)
 
 
 if __name__ == '__main__':
-    if sys.platform.startswith('linux') and MMAP_ENV not in os.environ:
-        os.environ[MMAP_ENV] = '65536'
-        os.execv(sys.executable, [sys.executable, *sys.argv])
     main()

@@ -1,16 +1,15 @@
-"""Write a deterministic text file of structured pseudo-English for the LS char-LM example.
+"""Write a deterministic raw text corpus of structured pseudo-English for the LS char-LM example.
 
 Sentences come from a small grammar (subject, verb, object, optional prepositional phrase and
 relative clause) over a fixed vocabulary, grouped into paragraphs; the same seed gives the same
-bytes. It also prints the unigram baseline: the cross-entropy, in bits per character, of the
-validation bytes under the byte frequencies of the training bytes (split as ByteTextDataset).
+bytes. Like the raw enwik8 file, it is then split by tools/misc/prepare_char_lm_data.py:
 
-    python tools/misc/make_toy_text.py --out data/toy_text/toy_text.txt --size 300000
+    python tools/misc/make_toy_text.py --out data/toy_text/toy_text --size 300000
+    python tools/misc/prepare_char_lm_data.py data/toy_text/toy_text --corpus enwik8 \
+        --valid-size 15000 --test-size 15000 --out data/toy_text
 """
 import argparse
-import math
 import random
-from collections import Counter
 from pathlib import Path
 
 DETERMINERS = ['the', 'a', 'every', 'some', 'this', 'that']
@@ -55,28 +54,17 @@ def make_text(size: int, seed: int = 0) -> str:
     return ''.join(paragraphs)
 
 
-def unigram_bpc(data: bytes, val_fraction: float = 0.1) -> float:
-    """Bits per char of the validation bytes under the (add-one) train byte frequencies."""
-    cut = int(round(len(data) * (1 - val_fraction)))
-    counts = Counter(data[:cut])
-    total = cut + 256
-    val = data[cut:]
-    return -sum(math.log2((counts[b] + 1) / total) for b in val) / len(val)
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--out', default='data/toy_text/toy_text.txt')
+    parser.add_argument('--out', default='data/toy_text/toy_text')
     parser.add_argument('--size', type=int, default=300_000, help='bytes (at least)')
     parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--val-fraction', type=float, default=0.1)
     args = parser.parse_args()
     data = make_text(args.size, args.seed).encode()
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(data)
-    print(f'wrote {len(data)} bytes to {out}; unigram baseline on the val split: '
-          f'{unigram_bpc(data, args.val_fraction):.3f} bits/char')
+    print(f'wrote {len(data)} bytes to {out}')
 
 
 if __name__ == '__main__':

@@ -2,17 +2,17 @@
 import math
 
 import torch
+import torch.nn.functional as F
 from mmengine.registry import MODELS
 
 from .ls_attention_base import (
+    NEG,
     LongShortAttentionBase,
-    augment_kv,
     augment_queries,
     combine_summary,
     merge_heads,
+    shared_key_attention,
     split_heads,
-    stack_windows,
-    summary_attention,
     windowed_attention,
 )
 
@@ -71,34 +71,56 @@ class LSAttention1d(LongShortAttentionBase):
                              f'match x [B, N] = {(b, n)}')
         valid = None if key_padding_mask is None else ~key_padding_mask.bool()
 
-        q, k, v = self.project(x)
+        q, kv = self.project(x)
         with torch.autocast(device_type=x.device.type, enabled=False):
-            qh = split_heads(q, h)
             long_out = lse = None
             if self.dynamic_proj is not None:
-                long_out, lse = summary_attention(qh * self.scale,
-                                                  *self.compress(x, k, v, valid))
-
-            key_ok = torch.zeros(n + pad + 2 * halo, dtype=torch.bool, device=x.device)
-            key_ok[halo:halo + n] = True
-            if valid is not None:
-                key_ok = key_ok.expand(b, -1).clone()
-                key_ok[:, halo:halo + n] = valid
-                key_ok = key_ok[:, None]
-            k_aug, v_aug = augment_kv(split_heads(k, h), split_heads(v, h), key_ok,
-                                      pad=(halo, pad + halo))
-            size = w + 2 * halo
-            summary = lse is not None
-            k_win, v_win = (stack_windows(t.unfold(2, size, w).transpose(-1, -2), (b * h, segs),
-                                          summary, value) for t, value in ((k_aug, False),
-                                                                           (v_aug, True)))
-            q_aug = augment_queries(qh, lse, self.scale, pad=(0, pad)).view(b * h, segs, w, -1)
+                long_kv = self.compress(x, kv, valid)
+                long_out, lse = shared_key_attention(q, long_kv[:, :, 0], long_kv[:, :, 1], h,
+                                                     self.scale)
+                lse = lse - math.log(2)  # two summary slots per window: half the weight each
+            k_lay, v_lay = self.block_layout(split_heads(kv[:, :, 0], h),
+                                             split_heads(kv[:, :, 1], h), valid, lse is not None)
+            size = w + 2 * halo + 2  # segment, halo each side, two summary slots
+            k_win, v_win = (t.flatten(2, 3)[:, :, w - halo:].unfold(2, size, w + 1).transpose(
+                -1, -2).flatten(0, 1) for t in (k_lay, v_lay))  # [B h, T, size, d + 2] views
+            q_aug = augment_queries(split_heads(q, h), lse, self.scale,
+                                    pad=(0, pad)).view(b * h, segs, w, -1)
             out = windowed_attention(q_aug, k_win, v_win, self.scale, dropout_p=self.dropout_p)
             out = combine_summary(out.view(b, h, segs * w, -1)[:, :, :n], long_out)
             out = merge_heads(out)
             if valid is not None:
                 out = out.masked_fill(~valid[..., None], 0)
         return self.output(out, x.dtype)
+
+    def block_layout(self, k: torch.Tensor, v: torch.Tensor, valid: torch.Tensor | None,
+                     summary: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """Augmented keys/values ``[B, h, T + 2, w + 1, d + 2]``: the ``T`` segments of ``w``
+        tokens between two empty ones, each followed by a summary slot (see
+        :func:`~.ls_attention_base.augment_kv`). The window of segment ``s`` -- its tokens,
+        ``e`` tokens each side and the two summary slots between them -- is then a strided view
+        (no copy per window)."""
+        b, h, n, d = k.shape
+        w = self.window_size
+        segs = math.ceil(n / w)
+        pad = segs * w - n
+        real = torch.arange(segs * w, device=k.device) < n
+        real = real[None] if valid is None else real & F.pad(valid, (0, pad))
+        token_ok = torch.zeros(real.shape[0], segs + 2, w + 1, dtype=torch.bool, device=k.device)
+        token_ok[:, 1:-1, :w] = real.view(-1, segs, w)
+        slot = torch.zeros(segs + 2, w + 1, dtype=k.dtype, device=k.device)
+        slot[:, w] = 1
+        out = []
+        for t, is_value in ((k, False), (v, True)):
+            buf = t.new_zeros(b, h, segs + 2, w + 1, d + 2)
+            buf[:, :, 1:-1, :w, :d] = F.pad(t, (0, 0, 0, pad)).unflatten(2, (segs, w))
+            if is_value:
+                buf[..., d] = slot
+            else:
+                buf[..., d] = torch.where(token_ok | (slot.bool() & summary), 0., NEG)[:, None]
+                buf[..., d + 1] = slot
+            out.append(buf)
+        return out[0], out[1]
 
     def extra_repr(self) -> str:
         return f'{super().extra_repr()}, window_size={self.window_size}'

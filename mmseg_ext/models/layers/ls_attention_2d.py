@@ -12,9 +12,10 @@ from .ls_attention_base import (
     augment_kv,
     augment_queries,
     combine_summary,
+    dense_attention,
+    shared_key_attention,
     split_heads,
     stack_windows,
-    summary_attention,
     windowed_attention,
 )
 
@@ -103,20 +104,19 @@ class LSAttention2d(LongShortAttentionBase):
         pad_h, pad_w = tiles_h * ws - h, tiles_w * ws - w
         size, tiles = ws + 2 * halo, tiles_h * tiles_w
 
-        q, k, v = self.project(x)
+        q, kv = self.project(x)
         with torch.autocast(device_type=x.device.type, enabled=False):
-            x_map, q_map, k_map, v_map = (t[:, g:] for t in (x, q, k, v))
-            shared_k = shared_v = None  # keys every map query sees: compressed, global
+            q_map, kv_map = q[:, g:], kv[:, g:]
+            shared = []  # keys/values every map query sees: compressed, global
             if self.dynamic_proj is not None:
-                shared_k, shared_v = self.compress(x_map, k_map, v_map)
+                shared.append(self.compress(x[:, g:], kv_map))
             if g:
-                k_g, v_g = split_heads(k[:, :g], heads), split_heads(v[:, :g], heads)
-                shared_k = k_g if shared_k is None else torch.cat([shared_k, k_g], 2)
-                shared_v = v_g if shared_v is None else torch.cat([shared_v, v_g], 2)
+                shared.append(kv[:, :g])
             long_out = lse = None
-            if shared_k is not None:
-                long_out, lse = summary_attention(split_heads(q_map, heads) * self.scale,
-                                                  shared_k, shared_v)
+            if shared:
+                shared = torch.cat(shared, 1)  # [B, r + G, 2, C]
+                long_out, lse = shared_key_attention(q_map, shared[:, :, 0], shared[:, :, 1],
+                                                     heads, self.scale)
                 long_out, lse = long_out.transpose(1, 2), lse.transpose(1, 2)  # [B, HW, h, .]
 
             # Tiles in the layout [B * tiles, heads, w*w | window + summary, d + 2].
@@ -131,7 +131,8 @@ class LSAttention2d(LongShortAttentionBase):
                                  device=x.device)
             inside[halo:halo + h, halo:halo + w] = True
             summary = lse is not None
-            k_aug, v_aug = augment_kv(per_pixel(k_map), per_pixel(v_map), inside[..., None],
+            k_aug, v_aug = augment_kv(per_pixel(kv_map[:, :, 0]), per_pixel(kv_map[:, :, 1]),
+                                      inside[..., None],
                                       pad=(0, 0, halo, pad_w + halo, halo, pad_h + halo))
             k_win, v_win = (  # [B, tiles_h, tiles_w, h, size, size, d + 2] views, stacked
                 stack_windows(t.unfold(1, size, ws).unfold(2, size, ws).permute(
@@ -146,11 +147,12 @@ class LSAttention2d(LongShortAttentionBase):
             out = out.view(b, tiles_h, tiles_w, heads, ws, ws, -1).permute(0, 1, 4, 2, 5, 3, 6)
             out = out.reshape(b, tiles_h * ws, tiles_w * ws, heads, -1)[:, :h, :w]
             out = combine_summary(out.reshape(b, h * w, heads, -1), long_out)  # [B, HW, h, d]
-            if g:
+            if g:  # global queries: the global keys, then the map outputs as keys and values
                 out_heads = out.transpose(1, 2)
-                out_g, _ = summary_attention(split_heads(q[:, :g], heads) * self.scale,
-                                             torch.cat([k_g, out_heads], 2),
-                                             torch.cat([v_g, out_heads], 2))
+                k_g, v_g = (split_heads(t, heads) for t in kv[:, :g].unbind(2))
+                out_g = dense_attention(split_heads(q[:, :g], heads) * self.scale,
+                                        torch.cat([k_g, out_heads], 2),
+                                        torch.cat([v_g, out_heads], 2))
                 out = torch.cat([out_g.transpose(1, 2), out], 1)
             out = out.reshape(b, n_all, c)
         return self.output(out, x.dtype)

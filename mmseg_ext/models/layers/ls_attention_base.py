@@ -5,7 +5,7 @@
 * :class:`DualLayerNorm` -- Sec. 3.2: ``LN_S`` on the short-range and ``LN_L`` on the long-range
   keys/values. As in the official code both are ``LayerNorm(C)`` over all channels, applied
   before the split into heads (C affine parameters per branch).
-* :func:`summary_attention` and :func:`windowed_attention` -- Eq. (4), ONE softmax over
+* :func:`shared_key_attention` and :func:`windowed_attention` -- Eq. (4), ONE softmax over
   ``[Q K_short^T ; Q K_bar^T] / sqrt(d)``, computed without copying the long-range keys into
   every window: the long-range (and global) keys enter each window as ONE summary key whose score
   is their log-sum-exp and whose value is their softmax average. This is exact::
@@ -46,23 +46,21 @@ def merge_heads(t: torch.Tensor) -> torch.Tensor:
     return t.transpose(1, 2).reshape(b, n, h * d)
 
 
-def summary_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-                      allowed: torch.Tensor | None = None,
-                      bias: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Dense attention of scaled queries ``q [..., n, d]`` over a small key set ``k, v``.
+def dense_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """``softmax(q k^T) v`` of scaled queries ``q [..., n, d]`` over ``k, v [..., m, d]``."""
+    return (q @ k.transpose(-1, -2)).softmax(-1) @ v
 
-    Returns the softmax-averaged values ``[..., n, d]`` and the log-sum-exp of the scores
-    ``[..., n, 1]``. ``allowed`` (bool) and ``bias`` broadcast to the scores ``[..., n, m]``. A row
-    without any allowed key gets a log-sum-exp near :data:`NEG`, i.e. zero weight in
-    :func:`windowed_attention`.
-    """
-    scores = q @ k.transpose(-1, -2)
-    if bias is not None:
-        scores = scores + bias
-    if allowed is not None:
-        scores = scores.masked_fill(~allowed, NEG)
-    lse = scores.logsumexp(-1, keepdim=True)
-    return torch.exp(scores - lse) @ v, lse
+
+def shared_key_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int,
+                         scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every query ``q [B, N, C]`` against the same few keys/values ``k, v [B, m, C]`` (the
+    compressed and global ones), per head: the softmax-averaged values ``[B, h, N, d]`` and the
+    log-sum-exp of the scores ``[B, h, N, 1]``."""
+    scores = split_heads(q, heads) @ split_heads(k * scale, heads).transpose(-1, -2)
+    probs = scores.softmax(-1)
+    # log-sum-exp = max score - log(its probability >= 1 / m): no second exp pass
+    lse = scores.amax(-1, keepdim=True) - probs.amax(-1, keepdim=True).log()
+    return probs @ split_heads(v, heads), lse
 
 
 def augment_kv(k: torch.Tensor, v: torch.Tensor, valid: torch.Tensor | None = None,
@@ -140,18 +138,18 @@ class DynamicProjection(nn.Module):
 
     def weights(self, x: torch.Tensor, valid: torch.Tensor | None = None,
                 segment: int | None = None) -> torch.Tensor:
-        """``P^T`` as ``[B, h, r, N]`` (softmax over all N positions), or with ``segment = l``
-        ``[B, h, G, r, l]`` (softmax inside each segment of ``l`` positions; ``N = G l``).
-        ``valid [B, N]`` (bool) masks positions out of the softmax."""
+        """``P^T`` as ``[B, h r, N]`` (softmax over all N positions; ``valid [B, N]`` masks
+        positions out), or with ``segment = l`` per segment as ``[B, h, G, r, l]`` (softmax
+        inside each segment of ``l`` positions; ``N = G l``)."""
         b, n, _ = x.shape
-        logits = self.proj(x).view(b, n, self.num_heads, self.dp_rank)
+        logits = self.proj(x)
         logits = logits.to(compute_dtype(logits.dtype))
+        if segment is not None:
+            return logits.view(b, n // segment, segment, self.num_heads,
+                               self.dp_rank).permute(0, 3, 1, 4, 2).softmax(-1)
         if valid is not None:
-            logits = logits.masked_fill(~valid[:, :, None, None], NEG)
-        if segment is None:
-            return logits.permute(0, 2, 3, 1).softmax(-1)
-        return logits.view(b, n // segment, segment, self.num_heads,
-                           self.dp_rank).permute(0, 3, 1, 4, 2).softmax(-1)
+            logits = logits.masked_fill(~valid[:, :, None], NEG)
+        return logits.softmax(1).transpose(1, 2)
 
 
 class DualLayerNorm(nn.Module):
@@ -199,21 +197,26 @@ class LongShortAttentionBase(BaseModule):
         self.proj = nn.Linear(embed_dims, embed_dims, bias=proj_bias)
         self.proj_drop = nn.Dropout(proj_drop)
 
-    def project(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``x [B, N, C]`` -> ``Q``, ``LN_S(K)``, ``LN_S(V)``, each ``[B, N, C]`` in the compute
-        dtype (LN over all C channels, before the head split)."""
-        q, k, v = self.qkv(x).chunk(3, dim=-1)
+    def project(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``x [B, N, C]`` -> ``Q [B, N, C]`` and ``[LN_S(K), LN_S(V)] [B, N, 2, C]`` in the
+        compute dtype (LN over all C channels, before the head split)."""
+        b, n, c = x.shape
+        weight, bias = self.qkv.weight, self.qkv.bias
+        q = F.linear(x, weight[:c], None if bias is None else bias[:c])
+        kv = F.linear(x, weight[c:], None if bias is None else bias[c:]).view(b, n, 2, c)
         dtype = compute_dtype(q.dtype)
-        return q.to(dtype), self.dual_ln.short(k).to(dtype), self.dual_ln.short(v).to(dtype)
+        return q.to(dtype), self.dual_ln.short(kv).to(dtype)
 
-    def compress(self, x: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-                 valid: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Long-range keys/values ``LN_L(P^T K), LN_L(P^T V)`` as ``[B, h, r, d]`` from
-        ``k, v [B, N, C]`` (what the 1D and 2D official modules compress: ``LN_S(K), LN_S(V)``)."""
-        p_t = self.dynamic_proj.weights(x, valid)
+    def compress(self, x: torch.Tensor, kv: torch.Tensor,
+                 valid: torch.Tensor | None = None) -> torch.Tensor:
+        """Long-range keys/values ``LN_L(P_i^T K_i)``, ``LN_L(P_i^T V_i)`` (heads side by side)
+        as ``[B, r, 2, C]`` from ``kv [B, N, 2, C]`` (the 1D and 2D official modules compress
+        ``LN_S(K), LN_S(V)``)."""
+        b, n, _, c = kv.shape
         h = self.num_heads
-        return (self.dual_ln.long_heads(p_t @ split_heads(k, h)),
-                self.dual_ln.long_heads(p_t @ split_heads(v, h)))
+        p_t = self.dynamic_proj.weights(x, valid).view(b, h, -1, n)  # [B, h, r, N]
+        bar = [merge_heads(p_t @ split_heads(t, h)) for t in kv.unbind(2)]  # [B, r, C] each
+        return self.dual_ln.long(torch.stack(bar, 2))
 
     def output(self, out: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
         """``[B, N, C]`` attention output -> projected, in the input dtype."""

@@ -7,7 +7,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.registry import MODELS
 
-from .ls_attention_base import NEG, LongShortAttentionBase, merge_heads, split_heads
+from .ls_attention_base import LongShortAttentionBase, merge_heads, split_heads
 
 
 def sinusoid(positions: torch.Tensor, dims: int) -> torch.Tensor:
@@ -44,8 +44,9 @@ class CausalLSAttention1d(LongShortAttentionBase):
     ``i``-th compressed vector of segment ``c_k`` seen from segment ``c_q`` (``q`` already divided
     by ``sqrt(d)``).
 
-    Memory: scores of size ``N x (w + #compressed)`` and one more of that size with ``rel_pos``;
-    no copy of the compressed keys per window and no mask of the scores' size.
+    The queries go in groups of about ``query_group`` (1024): scores of at most
+    ``1024 x (2w + #compressed)`` per head at a time (twice with ``rel_pos``), compressed keys
+    that a whole group may not see are skipped, and no mask of the scores' size is built.
 
     Args:
         embed_dims: channels ``C``.
@@ -58,20 +59,28 @@ class CausalLSAttention1d(LongShortAttentionBase):
         proj_drop: dropout after the output projection.
         proj_bias: bias of the output projection (official: False).
         rel_pos: add the relative-position terms.
+        memory_compression: ``'input'`` (official, see above) or ``'keys'``: project the memory
+            tokens, then compress each head's keys/values as the segments of ``x`` (M more
+            projected tokens per call).
     """
 
     def __init__(self, embed_dims: int, num_heads: int, window_size: int, segment_size: int,
                  dp_rank: int, qkv_bias: bool = True, attn_drop: float = 0., proj_drop: float = 0.,
-                 proj_bias: bool = True, rel_pos: bool = False, init_cfg: dict | None = None):
+                 proj_bias: bool = True, rel_pos: bool = False, memory_compression: str = 'input',
+                 init_cfg: dict | None = None):
         super().__init__(embed_dims, num_heads, dp_rank, qkv_bias, attn_drop, proj_drop,
                          proj_bias, init_cfg)
         if window_size < 1 or segment_size < 1:
             raise ValueError(f'window_size={window_size} and segment_size={segment_size} '
                              'must be >= 1')
+        if memory_compression not in ('input', 'keys'):
+            raise ValueError(f"memory_compression must be 'input' or 'keys', got "
+                             f'{memory_compression!r}')
         if rel_pos and embed_dims % 2:
             raise ValueError(f'rel_pos needs an even embed_dims, got {embed_dims}')
         self.window_size, self.segment_size = window_size, segment_size
-        self.rel_pos = rel_pos
+        self.rel_pos, self.memory_compression = rel_pos, memory_compression
+        self.query_group = 1024  # queries per step: bounds the scores' memory
         if rel_pos:
             self.rel_pos_proj = nn.Linear(embed_dims, embed_dims, bias=False)
             self.rel_pos_proj_long = nn.Linear(embed_dims, embed_dims)
@@ -92,25 +101,53 @@ class CausalLSAttention1d(LongShortAttentionBase):
             raise ValueError(f'memory length {mem_len} is not a multiple of segment_size={seg}')
         unit = math.lcm(w, seg)  # queries are padded to whole windows and segments
         n_pad = math.ceil(n / unit) * unit
-        x = F.pad(x, (0, 0, 0, n_pad - n))
+        if n_pad > n:
+            x = F.pad(x, (0, 0, 0, n_pad - n))
 
-        q, k, v = self.qkv(x).chunk(3, dim=-1)
-        k_s, v_s = self.dual_ln.short(k), self.dual_ln.short(v)
-        if mem_len:  # keys of the last w memory tokens, for the first windows
-            k_m, v_m = F.linear(memory[:, -w:], self.qkv.weight[c:],
-                                None if self.qkv.bias is None else self.qkv.bias[c:]).chunk(2, -1)
-            k_s = torch.cat([self.dual_ln.short(k_m), k_s], 1)
-            v_s = torch.cat([self.dual_ln.short(v_m), v_s], 1)
+        q, kv = self.qkv(x).split([c, 2 * c], dim=-1)
+        lead = min(mem_len, w)  # memory tokens in front of the window keys
+        # LN_S(K), LN_S(V) of the window keys [B, w + N, 2, C]: position t at row t + w
+        kv_s = kv.new_empty(b, w + n_pad, 2, c)
+        kv_s[:, :w - lead] = 0  # no keys before the memory (masked)
+        kv_s[:, w:] = self.dual_ln.short(kv.view(b, n_pad, 2, c))
+        if lead:
+            kv_m = F.linear(memory[:, -lead:], self.qkv.weight[c:],
+                            None if self.qkv.bias is None else self.qkv.bias[c:])
+            kv_s[:, w - lead:w] = self.dual_ln.short(kv_m.view(b, lead, 2, c))
 
         with torch.autocast(device_type=x.device.type, enabled=False):
             dtype = torch.promote_types(q.dtype, torch.float32)
             q = split_heads(q.to(dtype), h) * self.scale
-            parts = [self.window_scores(q, k_s.to(dtype), v_s.to(dtype), min(mem_len, w))]
+            k_s, v_s = (split_heads(t.to(dtype), h) for t in kv_s.unbind(2))
+            k, v = kv.to(dtype).chunk(2, dim=-1)
+            rel_win = rel_long = k_l = v_l = None
+            if self.rel_pos:
+                rel_win = self.rel_embedding(self.rel_pos_proj, w, q)
             if self.dynamic_proj is not None:
-                k_l, v_l = self.compress_segments(x, k.to(dtype), v.to(dtype), memory)
-                parts.append((self.long_scores(q, k_l, mem_len // seg), v_l))
-            out = self.joint_softmax(parts)[:, :, :n]
-        return self.output(merge_heads(out), x.dtype)
+                k_l, v_l = self.compress_segments(x, k, v, memory)
+                if self.rel_pos:
+                    rel_long = self.rel_embedding(self.rel_pos_proj_long, k_l.shape[2], q)
+            group = max(1, round(self.query_group / unit)) * unit
+            out = q.new_empty(b, n_pad, h, q.shape[-1])
+            for t0 in range(0, n_pad, group):  # query groups: bounded scores, fewer masked keys
+                t1 = min(t0 + group, n_pad)
+                parts = [self.window_scores(q[:, :, t0:t1], k_s[:, :, t0:t1 + w],
+                                            v_s[:, :, t0:t1 + w], rel_win, w - lead if t0 == 0
+                                            else 0)]
+                if k_l is not None:
+                    seen = self.dp_rank * ((mem_len + t1) // seg)  # the group sees these
+                    parts.append((self.long_scores(q[:, :, t0:t1], k_l[:, :, :seen],
+                                                   None if rel_long is None
+                                                   else rel_long[:, :, -seen:],
+                                                   (mem_len + t0) // seg), v_l[:, :, :seen]))
+                out[:, t0:t1] = self.joint_softmax(parts).transpose(1, 2)
+            out = out[:, :n].flatten(2)
+        return self.output(out, x.dtype)
+
+    def rel_embedding(self, proj: nn.Linear, length: int, like: torch.Tensor) -> torch.Tensor:
+        """``proj(sin(p))`` for ``p = length - 1 .. 0`` per head: ``[1, h, length, d]``."""
+        rel = sinusoid(torch.arange(length - 1, -1, -1, device=like.device), self.embed_dims)
+        return split_heads(proj(rel.to(like))[None], self.num_heads)
 
     def compress_segments(self, x: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                           memory: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -126,55 +163,61 @@ class CausalLSAttention1d(LongShortAttentionBase):
         k_l, v_l = ((p_t @ per_segment(t)).flatten(2, 3) for t in (k, v))
         if memory is not None and memory.shape[1]:
             m = memory.to(p_t.dtype)
-            m = self.dynamic_proj.weights(m, segment=seg) @ per_segment(m)  # [B, h, Gm, r, d]
-            m = merge_heads(m.flatten(2, 3))  # [B, Gm r, C]: head i compressed input slice i
+            p_m = self.dynamic_proj.weights(m, segment=seg)  # [B, h, Gm, r, l]
+            weight = self.qkv.weight[c:].to(m.dtype)
             bias = None if self.qkv.bias is None else self.qkv.bias[c:].to(m.dtype)
-            k_m, v_m = F.linear(m, self.qkv.weight[c:].to(m.dtype), bias).chunk(2, -1)
-            k_l = torch.cat([split_heads(k_m, h), k_l], 2)
-            v_l = torch.cat([split_heads(v_m, h), v_l], 2)
+            if self.memory_compression == 'input':  # official: compress, then project
+                m = merge_heads((p_m @ per_segment(m)).flatten(2, 3))  # head i: input slice i
+                k_m, v_m = (split_heads(t, h) for t in F.linear(m, weight, bias).chunk(2, -1))
+            else:  # project, then compress per head, as the segments of x
+                k_m, v_m = ((p_m @ per_segment(t)).flatten(2, 3)
+                            for t in F.linear(m, weight, bias).chunk(2, -1))
+            k_l = torch.cat([k_m, k_l], 2)
+            v_l = torch.cat([v_m, v_l], 2)
         return self.dual_ln.long_heads(k_l), self.dual_ln.long_heads(v_l)
 
     def window_scores(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-                      lead: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Scores ``[B, h, T, w, 2w]`` of the query blocks of ``w`` against the keys
-        ``[(j - 1) w, (j + 1) w)``, masked to the causal window, and the value windows.
-        ``k, v [B, lead + N, C]`` start with ``lead`` memory tokens."""
+                      rel: torch.Tensor | None, hidden: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Scores ``[B, h, T, w, 2w]`` of ``T`` query blocks of ``w`` against their keys
+        ``[(j - 1) w, (j + 1) w)`` (``k, v [B, h, (T + 1) w, d]``), masked to the causal window;
+        the first ``hidden`` keys (before the memory) are masked too. Also the value windows."""
         b, h, n, d = q.shape
         w = self.window_size
         blocks = n // w
-        k, v = (F.pad(split_heads(t, h), (0, 0, w - lead, 0)) for t in (k, v))
-        query = q if not self.rel_pos else q + self.rel_content_bias[:, None]
-        scores = query.view(b, h, blocks, w, d) @ k.unfold(2, 2 * w, w)
-        if self.rel_pos:  # (q + v) R_{t - j}^T, laid onto the windows by a skewed view
-            rel = sinusoid(torch.arange(w - 1, -1, -1, device=q.device), self.embed_dims)
-            rel = split_heads(self.rel_pos_proj(rel.to(q))[None], h)  # [1, h, w, d]
-            pos = F.pad(q + self.rel_pos_bias[:, None], (0, 0, 1, 0)) @ rel.transpose(-1, -2)
-            scores += pos.as_strided((b, h, blocks, w, 2 * w),
-                                     (pos.stride(0), pos.stride(1), w * w, w - 1, 1),
-                                     pos.storage_offset() + w - 1)
+        scores = q.view(b, h, blocks, w, d) @ k.unfold(2, 2 * w, w)
+        if rel is not None:  # (q + u) k^T + (q + v) R_{t - j}^T, u k^T per key, v R^T per offset
+            uk = (k @ self.rel_content_bias[..., None]).squeeze(-1)  # [B, h, (T + 1) w]
+            scores += uk.unfold(2, 2 * w, w)[:, :, :, None]
+            pos = q @ rel.transpose(-1, -2)  # [B, h, T w, w]: distance w - 1 - column
+            pos += (rel @ self.rel_pos_bias[..., None]).transpose(-1, -2)
+            # key column m of query i in a window is at distance i + w - m: a skewed view (the
+            # first column is never in the window)
+            scores[..., 1:] += pos.as_strided((b, h, blocks, w, 2 * w - 1),
+                                              (pos.stride(0), pos.stride(1), w * w, w - 1, 1),
+                                              pos.storage_offset())
         i, m = torch.arange(w, device=q.device)[:, None], torch.arange(2 * w, device=q.device)
-        scores.masked_fill_((m <= i) | (m > i + w), NEG)  # outside (t - w, t]
-        if lead < w:
-            scores[:, :, 0, :, :w - lead] = NEG  # before the memory
+        scores.masked_fill_((m <= i) | (m > i + w), -math.inf)  # outside (t - w, t]
+        if hidden:
+            scores[:, :, 0, :, :hidden] = -math.inf
         return scores, v.unfold(2, 2 * w, w).transpose(-1, -2)
 
-    def long_scores(self, q: torch.Tensor, k: torch.Tensor, mem_segs: int) -> torch.Tensor:
-        """Scores ``[B, h, N, (G_mem + G) r]`` of every query against the compressed keys,
-        masked to the memory and the segments before the query's own."""
+    def long_scores(self, q: torch.Tensor, k: torch.Tensor, rel: torch.Tensor | None,
+                    first_seg: int) -> torch.Tensor:
+        """Scores ``[B, h, n, cols]`` of queries in the segments ``first_seg ..`` (counted from
+        the start of the memory) against the first ``cols`` compressed keys, masked to the
+        segments before the query's own. ``rel``: ``S_p`` for ``p = cols - 1 .. 0``."""
         b, h, n, d = q.shape
         seg, r = self.segment_size, self.dp_rank
         segs, cols = n // seg, k.shape[2]
         scores = q @ k.transpose(-1, -2)
-        if self.rel_pos:  # q S_p^T with p = r (c_q - c_k) - 1 - i, by a skewed view
-            rel = sinusoid(torch.arange(cols - 1, -1, -1, device=q.device), self.embed_dims)
-            rel = split_heads(self.rel_pos_proj_long(rel.to(q))[None], h)  # [1, h, cols, d]
+        if rel is not None:  # q S_p^T with p = r (c_q - c_k) - 1 - i, by a skewed view
             pos = F.pad(q, (0, 0, 0, 1)) @ rel.transpose(-1, -2)  # one more row: in bounds
             scores.view(b, h, segs, seg, cols).add_(pos.as_strided(
                 (b, h, segs, seg, cols), (pos.stride(0), pos.stride(1), seg * cols - r, cols, 1),
                 pos.storage_offset() + r * segs))
         seen = torch.arange(cols, device=q.device) < r * (
-            mem_segs + torch.arange(segs, device=q.device))[:, None]
-        scores.view(b, h, segs, seg, cols).masked_fill_(~seen[:, None], NEG)
+            first_seg + torch.arange(segs, device=q.device))[:, None]
+        scores.view(b, h, segs, seg, cols).masked_fill_(~seen[:, None], -math.inf)
         return scores
 
     def joint_softmax(self, parts: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
@@ -188,7 +231,7 @@ class CausalLSAttention1d(LongShortAttentionBase):
             total = total + scores.sum(-1).view(b, h, n, 1)
             probs = F.dropout(scores, self.dropout_p, self.training)
             out = out + (probs @ values).view(b, h, n, -1)
-        return out / total
+        return out.div_(total)
 
     def extra_repr(self) -> str:
         return (f'{super().extra_repr()}, window_size={self.window_size}, '

@@ -1,6 +1,9 @@
-"""Causal byte-level LM built from :class:`CausalLSAttention1d` (docs/ls_attention.md)."""
+"""Character-level LM with :class:`CausalLSAttention1d` (docs/ls_attention.md)."""
 from .bits_per_char import BitsPerChar
-from .byte_text_dataset import ByteTextDataset
-from .ls_char_lm import CausalLSBlock, LSCharLM
+from .char_lm_dataset import CharLMDataset, read_corpus, split_corpus, unigram_bpc, write_splits
+from .ls_char_lm import ARCH_SETTINGS, CausalLSLayer, LSCharLM
 
-__all__ = ['BitsPerChar', 'ByteTextDataset', 'CausalLSBlock', 'LSCharLM']
+__all__ = [
+    'ARCH_SETTINGS', 'BitsPerChar', 'CausalLSLayer', 'CharLMDataset', 'LSCharLM', 'read_corpus',
+    'split_corpus', 'unigram_bpc', 'write_splits'
+]
