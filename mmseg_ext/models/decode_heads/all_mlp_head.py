@@ -85,6 +85,16 @@ class AllMLPHead(BaseDecodeHead):
             out = self.linear_fuse.activate(out)
         return self.cls_seg(out)
 
+    def cls_seg(self, feat):
+        """Dropout, then the 1x1 classifier as one matmul that reads the channels-last ``feat``
+        in place and writes NCHW-contiguous logits (a softmax over channels, as in the loss,
+        would otherwise copy the upsampled logits)."""
+        if self.dropout is not None:
+            feat = self.dropout(feat)
+        b, _, h, w = feat.shape
+        weight = self.conv_seg.weight.flatten(1).expand(b, -1, -1)
+        return torch.baddbmm(self.conv_seg.bias[:, None], weight, feat.flatten(2)).view(b, -1, h, w)
+
 
 def convert_official_head(state):
     """Official ``decode_head.*`` keys (no prefix) -> AllMLPHead keys. ``conv_seg`` is dropped
