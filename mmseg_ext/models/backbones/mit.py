@@ -22,6 +22,7 @@ from mmengine.runner.checkpoint import CheckpointLoader
 from torch import nn
 
 from ...utils import raise_on_mismatch
+from ..layout import to_map, to_seq
 
 ARCH_SETTINGS = {
     'b0': dict(embed_dims=(32, 64, 160, 256), depths=(2, 2, 2, 2)),
@@ -35,21 +36,6 @@ NUM_HEADS = (1, 2, 5, 8)
 SR_RATIOS = (8, 4, 2, 1)
 PATCH_SIZES = (7, 3, 3, 3)
 PATCH_STRIDES = (4, 2, 2, 2)
-
-
-def to_map(x, hw_shape):
-    """``[B, H*W, C]`` tokens -> ``[B, C, H, W]`` map, channels-last in memory: a view, no copy.
-
-    Convolutions on it run oneDNN's NHWC kernels directly. (``x.transpose(1, 2).view(B, C, H,
-    W)`` looks the same but, with batch 1, its batch stride makes PyTorch treat it as NCHW: a
-    copy to NCHW plus two oneDNN reorders around every depthwise conv.)
-    """
-    return x.unflatten(1, hw_shape).permute(0, 3, 1, 2)
-
-
-def to_seq(x):
-    """``[B, C, H, W]`` map -> ``[B, H*W, C]`` tokens; a view when the map is channels-last."""
-    return x.flatten(2).transpose(1, 2)
 
 
 def drop_path(x, p, training):

@@ -9,13 +9,17 @@ from mmseg.registry import MODELS
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from ..layout import to_map, to_seq
+
 
 def _project(x, weight, bias=None):
-    """Per-pixel linear map of an NCHW map ``x [B, C_in, h, w]`` by ``weight [C, C_in]``, as one
-    matmul that reads ``x`` in place and writes a channels-last ``[B, C, h, w]``."""
-    b, _, h, w = x.shape
-    y = F.linear(x.flatten(2).transpose(1, 2), weight, bias)
-    return y.view(b, h, w, -1).permute(0, 3, 1, 2)
+    """Per-pixel linear map ``weight [C_out, C_in]`` (+ ``bias``) of a map ``x [B, C_in, H, W]``
+    in any memory layout, as one batched matmul that reads ``x`` in place. Returns tokens
+    ``[B, H*W, C_out]``."""
+    weight = weight.t().expand(x.shape[0], -1, -1)
+    if bias is None:
+        return torch.bmm(to_seq(x), weight)
+    return torch.baddbmm(bias, to_seq(x), weight)
 
 
 def _eval_batch_norm_affine(norm):
@@ -74,11 +78,15 @@ class AllMLPHead(BaseDecodeHead):
             scale, shift = affine
             weights = [scale[:, None] * weight for weight in weights]
             bias = scale * bias + shift
+        # Tokens and channels-last maps (views of each other) throughout: the upsampling, BN
+        # and their gradients run on them without layout copies.
         size = inputs[0].shape[2:]
         out = _project(inputs[0], weights[0], bias)
         for x, weight in zip(inputs[1:], weights[1:]):
-            out.add_(F.interpolate(_project(x, weight), size, mode=self.interpolate_mode,
-                                   align_corners=False))
+            y = to_map(_project(x, weight), x.shape[2:])
+            out.add_(to_seq(F.interpolate(y, size, mode=self.interpolate_mode,
+                                          align_corners=False)))
+        out = to_map(out, size)
         if norm is not None and affine is None:
             out = norm(out)
         if self.linear_fuse.with_activation:
@@ -86,14 +94,12 @@ class AllMLPHead(BaseDecodeHead):
         return self.cls_seg(out)
 
     def cls_seg(self, feat):
-        """Dropout, then the 1x1 classifier as one matmul that reads the channels-last ``feat``
-        in place and writes NCHW-contiguous logits (a softmax over channels, as in the loss,
-        would otherwise copy the upsampled logits)."""
+        """Dropout, then the 1x1 classifier; the logits come out NCHW-contiguous, as the
+        loss's softmax over channels wants them."""
         if self.dropout is not None:
             feat = self.dropout(feat)
-        b, _, h, w = feat.shape
-        weight = self.conv_seg.weight.flatten(1).expand(b, -1, -1)
-        return torch.baddbmm(self.conv_seg.bias[:, None], weight, feat.flatten(2)).view(b, -1, h, w)
+        logits = _project(feat, self.conv_seg.weight.flatten(1), self.conv_seg.bias)
+        return to_map(logits, feat.shape[2:]).contiguous()
 
 
 def convert_official_head(state):
