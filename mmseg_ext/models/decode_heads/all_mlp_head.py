@@ -94,12 +94,14 @@ class AllMLPHead(BaseDecodeHead):
         return self.cls_seg(out)
 
     def cls_seg(self, feat):
-        """Dropout, then the 1x1 classifier; the logits come out NCHW-contiguous, as the
-        loss's softmax over channels wants them."""
+        """Dropout, then the 1x1 classifier. The logits stay channels-last in eval mode (the
+        upsampling to the image and the argmax over classes read that layout fastest) and are
+        NCHW-contiguous in training (the loss's softmax over classes reads that one)."""
         if self.dropout is not None:
             feat = self.dropout(feat)
-        logits = _project(feat, self.conv_seg.weight.flatten(1), self.conv_seg.bias)
-        return to_map(logits, feat.shape[2:]).contiguous()
+        logits = to_map(_project(feat, self.conv_seg.weight.flatten(1), self.conv_seg.bias),
+                        feat.shape[2:])
+        return logits.contiguous() if self.training else logits
 
 
 def convert_official_head(state):
