@@ -1,6 +1,11 @@
 """Segment images with a config + checkpoint; save colour overlays and raw label maps.
 
     python tools/infer.py CONFIG CKPT IMG_OR_DIR --out-dir DIR [--device cpu] [--opacity 0.5]
+        [--backend {pytorch,onnxruntime}] [--compile]
+
+``--backend onnxruntime`` runs an ONNX export of tools/deployment/pytorch2onnx.py (give it as
+CKPT) on CPU; ``--compile`` runs the PyTorch model under ``torch.compile``. Both give the label
+maps of the plain PyTorch run (mmseg_ext/deploy/predictor.py).
 
 Writes DIR/overlays/NAME.png (prediction painted over the image with the dataset palette) and
 DIR/label_maps/NAME.png (uint8 class indices, as the model predicts them). mmseg's
@@ -13,9 +18,9 @@ import os.path as osp
 
 import mmcv
 import numpy as np
-from mmseg.apis import inference_model, init_model
 
 import mmseg_ext  # noqa: F401
+from mmseg_ext.deploy import build_predictor
 
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 
@@ -45,16 +50,18 @@ def main():
     parser.add_argument('--out-dir', required=True)
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--opacity', type=float, default=0.5)
+    parser.add_argument('--backend', choices=('pytorch', 'onnxruntime'), default='pytorch')
+    parser.add_argument('--compile', action='store_true', help='pytorch: torch.compile')
     args = parser.parse_args()
-    model = init_model(args.config, args.checkpoint, device=args.device)
-    palette = model.dataset_meta['palette']
+    predict, palette = build_predictor(args.config, args.checkpoint, args.backend, args.device,
+                                       args.compile)
     for sub in ('overlays', 'label_maps'):
         os.makedirs(osp.join(args.out_dir, sub), exist_ok=True)
     for path in list_images(args.inputs):
         img = mmcv.imread(path)
         if img is None:
             raise ValueError(f'cannot read image {path!r}')
-        label = inference_model(model, img).pred_sem_seg.data[0].cpu().numpy().astype(np.uint8)
+        label = predict(img)
         name = osp.splitext(osp.basename(path))[0] + '.png'
         mmcv.imwrite(overlay(img, label, palette, args.opacity),
                      osp.join(args.out_dir, 'overlays', name))

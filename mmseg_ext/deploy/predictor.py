@@ -14,18 +14,20 @@ BACKENDS = ('pytorch', 'onnxruntime')
 
 
 def load_segmentor(config, checkpoint=None, device='cpu'):
-    """mmseg's ``init_model`` (eval mode, ``dataset_meta``) with the exact-match check of
-    tools/test.py: a checkpoint that does not fit the config is refused, naming the keys."""
+    """mmseg's ``init_model`` with the exact-match check of tools/test.py: a checkpoint that
+    does not fit the config is refused, naming the keys. Eval mode; ``dataset_meta`` (classes,
+    palette) from the checkpoint, else from the config's test set."""
     from mmengine.runner import load_checkpoint
     from mmseg.apis import init_model
 
     from ..utils import check_checkpoint_matches
     model = init_model(config, None, device='cpu')
+    meta = {}
     if checkpoint:
         check_checkpoint_matches(model, checkpoint)
         meta = load_checkpoint(model, checkpoint, map_location='cpu', logger='silent')
-        if 'dataset_meta' in meta.get('meta', {}):
-            model.dataset_meta = meta['meta']['dataset_meta']
+        meta = meta.get('meta', {}) if isinstance(meta, dict) else {}
+    model.dataset_meta = meta.get('dataset_meta') or _dataset_meta(model.cfg)
     return model.to(device).eval()
 
 

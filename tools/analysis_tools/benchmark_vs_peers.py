@@ -22,13 +22,13 @@ import ctypes
 import gc
 import json
 import os
-import statistics
 import subprocess
 import sys
-import time
 
 import torch
 from torch import nn
+
+from mmseg_ext.utils.timing import round_robin
 
 ARCH = {
     'b0': dict(dims=[32, 64, 160, 256], depths=[2, 2, 2, 2], head=256),
@@ -115,20 +115,6 @@ def build_models(arch, only=None):
     for backbone, full in models.values():
         backbone.eval(), full.eval()
     return models
-
-
-def round_robin(fns, repeat, warmup=1):
-    """Median seconds per call of each fn, calling them in turn ``repeat`` times."""
-    for _ in range(warmup):
-        for fn in fns.values():
-            fn()
-    times = {name: [] for name in fns}
-    for _ in range(repeat):
-        for name, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t0)
-    return {name: 1000 * statistics.median(t) for name, t in times.items()}
 
 
 def inference(model, x):
