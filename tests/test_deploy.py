@@ -123,3 +123,24 @@ def test_infer_onnxruntime_matches_pytorch_inference(b0_export, toy_ade20k, tmp_
         ours = mmcv.imread(str(tmp_path / 'label_maps' / name), flag='unchanged')
         assert ours.shape == ref.shape
         assert np.mean(ours == ref) >= 0.999
+
+
+def test_slide_matches_mmseg_slide_inference():
+    """Sliding-window configs (Cityscapes): the predictor's windows around the graph give the
+    logits of mmseg's ``slide_inference`` on the preprocessed image."""
+    from mmseg.registry import MODELS
+
+    from mmseg_ext.deploy import SegmentorGraph
+    from mmseg_ext.deploy.predictor import slide
+    init_default_scope('mmseg')
+    cfg = Config.fromfile(osp.join(REPO, B0_TOY))
+    cfg.model.backbone.init_cfg = None
+    cfg.model.test_cfg = dict(mode='slide', crop_size=(48, 48), stride=(32, 32))
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model).eval()
+    image = torch.randint(0, 256, (3, 70, 101), dtype=torch.uint8)
+    inputs = model.data_preprocessor(dict(inputs=[image]), False)['inputs']
+    with torch.no_grad():
+        ref = model.slide_inference(inputs, [dict(img_shape=(70, 101), ori_shape=(70, 101))])
+        ours = slide(SegmentorGraph(model), image.float()[None], (48, 48), (32, 32))
+    torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-5)

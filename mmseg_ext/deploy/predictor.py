@@ -49,22 +49,49 @@ def fit_to(image, shape):
     return F.interpolate(image, tuple(shape), mode='bilinear', align_corners=False)
 
 
+def slide(run, image, crop_size, stride):
+    """mmseg's sliding-window inference (``test_cfg.mode='slide'``) around ``run``: logits of
+    overlapping ``crop_size`` windows, ``stride`` apart and shifted inside at the borders,
+    averaged where they overlap. Windows are cut from the raw image: the graph normalises
+    per pixel, so this equals cutting the normalised one."""
+    (h, w), (ch, cw), (sh, sw) = image.shape[2:], crop_size, stride
+    logits = count = None
+    for y in range(max(h - ch + sh - 1, 0) // sh + 1):
+        for x in range(max(w - cw + sw - 1, 0) // sw + 1):
+            y2, x2 = min(y * sh + ch, h), min(x * sw + cw, w)
+            y1, x1 = max(y2 - ch, 0), max(x2 - cw, 0)
+            out = torch.as_tensor(run(image[:, :, y1:y2, x1:x2]))
+            if logits is None:
+                logits = out.new_zeros(1, out.shape[1], h, w)
+                count = out.new_zeros(1, 1, h, w)
+            logits[:, :, y1:y2, x1:x2] += out
+            count[:, :, y1:y2, x1:x2] += 1
+    return logits / count
+
+
 class Predictor:
     """``predictor(img_bgr) -> uint8 label map`` at the image's size. ``run`` maps the graph
-    input (``[1, 3, H, W]`` float32, 0-255, test-pipeline size) to logits at that size."""
+    input (``[1, 3, H, W]`` float32, 0-255) to logits at that size; whole-image or sliding-
+    window inference as the config's ``model.test_cfg`` says."""
 
     def __init__(self, cfg, run, align_corners, threshold=None, static_shape=None):
         from mmengine.registry import init_default_scope
         init_default_scope(cfg.get('default_scope', 'mmseg'))
         self.pipeline = test_pipeline(cfg)
-        self.run, self.static_shape = run, static_shape
+        self.static_shape = static_shape
+        self.run = lambda image: torch.as_tensor(run(fit_to(image, static_shape)))
+        self.test_cfg = cfg.model.get('test_cfg') or {}
         self.align_corners, self.threshold = align_corners, threshold
 
     def __call__(self, img):
         data = self.pipeline(dict(img=img))
-        image = fit_to(data['inputs'].float()[None], self.static_shape)
+        image = data['inputs'].float()[None]
         with torch.no_grad():
-            logits = torch.as_tensor(self.run(image))
+            if self.test_cfg.get('mode') == 'slide':
+                logits = slide(self.run, image, self.test_cfg['crop_size'],
+                               self.test_cfg['stride'])
+            else:
+                logits = self.run(image)
         logits = resize_logits(logits, data['data_samples'].ori_shape, self.align_corners)
         return logits_to_labels(logits, self.threshold)[0].numpy().astype(np.uint8)
 
