@@ -14,12 +14,9 @@ from ..layout import to_map, to_seq
 
 def _project(x, weight, bias=None):
     """Per-pixel linear map ``weight [C_out, C_in]`` (+ ``bias``) of a map ``x [B, C_in, H, W]``
-    in any memory layout, as one batched matmul that reads ``x`` in place. Returns tokens
-    ``[B, H*W, C_out]``."""
-    weight = weight.t().expand(x.shape[0], -1, -1)
-    if bias is None:
-        return torch.bmm(to_seq(x), weight)
-    return torch.baddbmm(bias, to_seq(x), weight)
+    in any memory layout, as one matmul that reads ``x`` in place (batch 1, or a channels-last
+    ``x``). Returns tokens ``[B, H*W, C_out]``."""
+    return F.linear(to_seq(x), weight, bias)
 
 
 def _eval_batch_norm_affine(norm):
