@@ -45,10 +45,10 @@ def main():
             x = torch.randn(1, dims[i], side, side)
             weight = torch.randn(c, dims[i]) / dims[i] ** 0.5
 
-            def first_project():
+            def first_project(x=x, weight=weight):
                 return F.interpolate(project(x, weight), size, mode='bilinear')
 
-            def first_upsample():
+            def first_upsample(x=x, weight=weight):
                 return project(F.interpolate(x, size, mode='bilinear'), weight)
 
             with torch.inference_mode():
