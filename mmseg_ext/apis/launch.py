@@ -90,7 +90,8 @@ def _check_data_roots(cfg):
             raise FileNotFoundError(
                 f'{split}.dataset.data_root = {root!r} does not exist. Put the dataset there '
                 f'(docs/datasets.md), pass --cfg-options {split}.dataset.data_root=PATH, '
-                'or generate the built-in data with tools/misc/make_toy_data.py.')
+                'or generate the built-in data with tools/misc/make_toy_data.py (images) or '
+                'tools/misc/make_toy_lra.py (Long Range Arena).')
 
 
 def build_runner(cfg, launcher='none'):
