@@ -1,6 +1,11 @@
 """Segment images with a config + checkpoint; save colour overlays and raw label maps.
 
     python tools/infer.py CONFIG CKPT IMG_OR_DIR --out-dir DIR [--device cpu] [--opacity 0.5]
+        [--backend {pytorch,onnxruntime}] [--compile]
+
+``--backend onnxruntime`` runs an ONNX export of tools/deployment/pytorch2onnx.py (give it as
+CKPT) on CPU; ``--compile`` runs the PyTorch model under ``torch.compile``. Both give the label
+maps of the plain PyTorch run (mmseg_ext/deploy/predictor.py).
 
 Panoptic configs (mmdet scope) write overlays with class names, COCO-panoptic PNGs + segments
 JSON and RLE instance masks with scores instead; ``--ann-file`` takes image and category ids
@@ -19,6 +24,7 @@ import mmcv
 import numpy as np
 
 import mmseg_ext  # noqa: F401  (first: its compat fixes must precede mmseg / mmdet / mmpretrain)
+from mmseg_ext.deploy import build_predictor
 
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 
@@ -49,22 +55,23 @@ def main():
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--opacity', type=float, default=0.5)
     parser.add_argument('--ann-file', help='panoptic: COCO json giving image / category ids')
+    parser.add_argument('--backend', choices=('pytorch', 'onnxruntime'), default='pytorch')
+    parser.add_argument('--compile', action='store_true', help='pytorch: torch.compile')
     args = parser.parse_args()
     from mmseg_ext.apis import infer_panoptic, is_panoptic_config
     if is_panoptic_config(args.config):
         infer_panoptic(args.config, args.checkpoint, list_images(args.inputs), args.out_dir,
                        device=args.device, opacity=args.opacity, ann_file=args.ann_file)
         return
-    from mmseg.apis import inference_model, init_model  # after mmseg_ext's compat fixes
-    model = init_model(args.config, args.checkpoint, device=args.device)
-    palette = model.dataset_meta['palette']
+    predict, palette = build_predictor(args.config, args.checkpoint, args.backend, args.device,
+                                       args.compile)
     for sub in ('overlays', 'label_maps'):
         os.makedirs(osp.join(args.out_dir, sub), exist_ok=True)
     for path in list_images(args.inputs):
         img = mmcv.imread(path)
         if img is None:
             raise ValueError(f'cannot read image {path!r}')
-        label = inference_model(model, img).pred_sem_seg.data[0].cpu().numpy().astype(np.uint8)
+        label = predict(img)
         name = osp.splitext(osp.basename(path))[0] + '.png'
         mmcv.imwrite(overlay(img, label, palette, args.opacity),
                      osp.join(args.out_dir, 'overlays', name))

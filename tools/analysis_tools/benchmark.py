@@ -1,9 +1,17 @@
 """Inference speed (FPS) of a config's model, as mmseg's benchmark.py measures it.
 
     python tools/analysis_tools/benchmark.py CONFIG [CHECKPOINT] [--shape H W] [--repeat-times N]
+    python tools/analysis_tools/benchmark.py CONFIG CHECKPOINT --shape H W [--onnx FILE]
+        [--compile] [--threads N]
 
 Runs the test pipeline's model on the config's test images when they exist, otherwise on random
 inputs of --shape; batch 1, eval mode, after warm-up iterations; prints the mean FPS.
+
+With ``--onnx`` (an export of tools/deployment/pytorch2onnx.py) and / or ``--compile`` it times
+the whole segmentor graph (normalisation, network, resize of the logits; random input of
+--shape, default 512 x 512) in eager PyTorch, under ONNX Runtime (CPU) and under
+``torch.compile``, side by side in one process with the same thread count, and prints the
+median times and their ratios to eager.
 """
 import argparse
 import os.path as osp
@@ -29,6 +37,9 @@ def main():
     parser.add_argument('--repeat-times', type=int, default=1)
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    parser.add_argument('--onnx', help='also time this ONNX export under ONNX Runtime (CPU)')
+    parser.add_argument('--compile', action='store_true', help='also time torch.compile')
+    parser.add_argument('--threads', type=int, help='CPU threads of PyTorch and ONNX Runtime')
     args = parser.parse_args()
     cfg = load_config(args.config, args.cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmseg'))
@@ -38,6 +49,8 @@ def main():
     model = MODELS.build(cfg.model).to(args.device).eval()
     if args.checkpoint:
         load_checkpoint(model, args.checkpoint, map_location='cpu')
+    if args.onnx or args.compile:
+        return compare_backends(model, args)
     root = cfg.test_dataloader.dataset.get('data_root')
     use_data = args.shape is None and root and osp.isdir(root)
     if use_data:
@@ -73,6 +86,17 @@ def main():
         fps_runs.append(done / elapsed)
         print(f'run {len(fps_runs)}: {fps_runs[-1]:.2f} img/s')
     print(f'Average fps of {args.repeat_times} runs: {sum(fps_runs) / len(fps_runs):.2f}')
+
+
+def compare_backends(model, args):
+    from mmseg_ext.deploy.speed import time_backends
+    shape = tuple(args.shape or (512, 512))
+    ms = time_backends(model.eval(), shape, args.onnx, args.compile, args.num_iters,
+                       args.warmup, args.threads)
+    print(f'{shape[0]}x{shape[1]}, batch 1, {args.threads or torch.get_num_threads()} threads, '
+          f'median of {args.num_iters} interleaved runs:')
+    for name, value in ms.items():
+        print(f'  {name:14s} {value:9.1f} ms   eager / this {ms["pytorch eager"] / value:.2f}x')
 
 
 if __name__ == '__main__':
