@@ -6,18 +6,29 @@ Writes DIR/overlays/NAME.png (prediction painted over the image with the dataset
 DIR/label_maps/NAME.png (uint8 class indices, as the model predicts them). mmseg's
 ``MMSegInferencer`` paints the same overlays but names directory inputs' label maps by their
 position (``00000000_pred.png``), so they cannot be matched back to the images.
+
+The checkpoint must match the config exactly (the check tools/test.py uses): a checkpoint of
+another architecture or class count is refused with the mismatching keys.
 """
 import argparse
 import os
 import os.path as osp
 
-import mmcv
-import numpy as np
-from mmseg.apis import inference_model, init_model
-
-import mmseg_ext  # noqa: F401
-
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('config', help='config file of the model')
+    parser.add_argument('checkpoint', help='checkpoint file; its keys and shapes must match '
+                        'the config (convert other layouts with tools/model_converters/)')
+    parser.add_argument('inputs', help='an image or a directory of images')
+    parser.add_argument('--out-dir', required=True,
+                        help='output directory; overlays/ and label_maps/ are written in it')
+    parser.add_argument('--device', default='cpu', help='torch device, e.g. cpu or cuda:0')
+    parser.add_argument('--opacity', type=float, default=0.5,
+                        help='weight of the class colours over the image in the overlays (0-1)')
+    return parser.parse_args(argv)
 
 
 def list_images(path):
@@ -33,24 +44,43 @@ def list_images(path):
 
 
 def overlay(img_bgr, label, palette, opacity):
+    import numpy as np
     colour = np.asarray(palette, dtype=np.uint8)[label % len(palette)][..., ::-1]
     return (img_bgr * (1 - opacity) + colour * opacity).astype(np.uint8)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('config')
-    parser.add_argument('checkpoint')
-    parser.add_argument('inputs', help='an image or a directory of images')
-    parser.add_argument('--out-dir', required=True)
-    parser.add_argument('--device', default='cpu')
-    parser.add_argument('--opacity', type=float, default=0.5)
-    args = parser.parse_args()
-    model = init_model(args.config, args.checkpoint, device=args.device)
+def build_model(config, checkpoint, device):
+    """The segmentor of ``config`` with ``checkpoint`` loaded after the exact-match check."""
+    from mmseg.apis import init_model
+
+    import mmseg_ext  # noqa: F401  (registers modules, applies compat fixes)
+    from mmseg_ext.apis import load_config
+    from mmseg_ext.datasets.config_checks import build_seg_dataset
+    from mmseg_ext.utils import load_matching_checkpoint
+    cfg = load_config(config)
+    model = init_model(cfg, None, device='cpu')
+    meta = load_matching_checkpoint(model, checkpoint).get('meta', {})
+    if 'dataset_meta' in meta:
+        model.dataset_meta = meta['dataset_meta']
+    else:  # a checkpoint not written by a Runner: classes and palette of the config's dataset
+        dataset = build_seg_dataset(cfg.test_dataloader.dataset, cfg.get('default_scope'))
+        model.dataset_meta = dataset.metainfo
+    return model.to(device).eval()
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    import mmcv
+    import numpy as np
+    from mmengine.utils import ProgressBar
+    from mmseg.apis import inference_model
+    images = list_images(args.inputs)
+    model = build_model(args.config, args.checkpoint, args.device)
     palette = model.dataset_meta['palette']
     for sub in ('overlays', 'label_maps'):
         os.makedirs(osp.join(args.out_dir, sub), exist_ok=True)
-    for path in list_images(args.inputs):
+    progress = ProgressBar(len(images))
+    for path in images:
         img = mmcv.imread(path)
         if img is None:
             raise ValueError(f'cannot read image {path!r}')
@@ -59,8 +89,8 @@ def main():
         mmcv.imwrite(overlay(img, label, palette, args.opacity),
                      osp.join(args.out_dir, 'overlays', name))
         mmcv.imwrite(label, osp.join(args.out_dir, 'label_maps', name))
-    print(f'wrote overlays and label maps of {len(list_images(args.inputs))} images to '
-          f'{args.out_dir}')
+        progress.update()
+    print(f'\nwrote overlays and label maps of {len(images)} images to {args.out_dir}')
 
 
 if __name__ == '__main__':
