@@ -30,8 +30,8 @@ RESULTS_FILE = 'results.json'
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Robustness to common corruptions.')
-    parser.add_argument('config')
-    parser.add_argument('checkpoint')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument(
         '--corruptions', nargs='+', default=['paper'],
         help="corruption names, families (noise, blur, weather, digital) or sets: 'paper' (the 16 "
@@ -43,8 +43,10 @@ def parse_args(argv=None):
     parser.add_argument('--metric', help='metric to tabulate; default mIoU (mmseg) or PQ (mmdet)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, as in tools/test.py')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none',
+                        help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0,
+                        help='process rank on this node (set by the launcher)')
     args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
@@ -280,10 +282,30 @@ def build_runner(args):
         './work_dirs', osp.splitext(osp.basename(args.config))[0])
     cfg.load_from = args.checkpoint
     cfg.resume = False
-    return cfg, build(cfg, args.launcher)
+    return cfg, build(cfg, args.launcher, mode='test')
 
 
-def make_evaluator(runner, cfg, seed):
+def overall_progress(num_pairs):
+    """A hook showing one progress bar with ETA over the test images of all ``num_pairs``
+    pairs; ``start(batches_per_pair)`` creates the bar once the first loop is built."""
+    from mmengine.hooks import Hook
+    from mmengine.utils import ProgressBar
+
+    class OverallProgress(Hook):
+        bar = None
+
+        def start(self, batches_per_pair):
+            if self.bar is None:
+                self.bar = ProgressBar(num_pairs * batches_per_pair)
+
+        def after_test_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+            if self.bar is not None:
+                self.bar.update()
+
+    return OverallProgress()
+
+
+def make_evaluator(runner, cfg, seed, progress=None):
     """``evaluate(corruption, severity)`` on the runner's model with a fresh test loop."""
     from mmengine.registry import LOOPS
 
@@ -294,6 +316,8 @@ def make_evaluator(runner, cfg, seed):
         loop = LOOPS.build(loop_cfg, default_args=dict(
             runner=runner, dataloader=loader, evaluator=copy.deepcopy(cfg.test_evaluator)))
         runner._test_loop = loop  # hooks read runner.test_loop; mmengine has no setter
+        if progress is not None:
+            progress.start(len(loop.dataloader))
         runner.logger.info(f'robustness: {corruption} severity {severity}')
         return loop.run()
 
@@ -317,9 +341,13 @@ def main(argv=None):
     data = shared[0]
     if is_main:
         os.makedirs(out_dir, exist_ok=True)
+    progress = None
+    if is_main:
+        progress = overall_progress(sum(pair_key(*p) not in data['results'] for p in pairs))
+        runner.register_hook(progress)
     runner.call_hook('before_run')
     runner.load_or_resume()
-    data = run_pairs(pairs, make_evaluator(runner, cfg, args.seed), results_path, data,
+    data = run_pairs(pairs, make_evaluator(runner, cfg, args.seed, progress), results_path, data,
                      write=is_main)
     runner.call_hook('after_run')
     if is_main:
