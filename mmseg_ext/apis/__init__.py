@@ -1,3 +1,3 @@
-from .launch import build_runner, load_config
+from .launch import build_runner, load_config, prepare_config
 
-__all__ = ['build_runner', 'load_config']
+__all__ = ['build_runner', 'load_config', 'prepare_config']

@@ -130,17 +130,17 @@ def _remove_stale_temp_files(cfg):
             print_log(f'removed {path}, left by an interrupted checkpoint save', logger='current')
 
 
-def build_runner(cfg, launcher='none', mode='train'):
-    """Build the Runner for ``cfg`` (segmentation or panoptic) on GPUs or CPUs.
+def prepare_config(cfg, mode='train'):
+    """Check ``cfg`` before a Runner is built from it, and complete it.
 
-    ``mode`` ('train' or 'test') picks the data splits that are checked: a test run needs
-    no training data. Before anything is built, the config keys, data folders and, for
-    segmentation, files, classes and labels are checked (see ``mmseg_ext.datasets.
-    config_checks``); training runs get ``NonFiniteLossHook`` and ``PreemptionHook``.
+    ``mode`` ('train' or 'test') picks the data splits that are checked: a test run needs no
+    training data. Checks the config keys, the data folders and, for segmentation, the files,
+    classes and labels (``mmseg_ext.datasets.config_checks``, which also fills in and adds
+    ``ValidateSegLabels``). Training runs get ``NonFiniteLossHook`` and ``PreemptionHook``,
+    a plain ``--resume`` decision and no temporary files of killed saves.
     """
     if mode not in ('train', 'test'):
         raise ValueError(f"mode must be 'train' or 'test', got {mode!r}")
-    cfg.launcher = launcher
     splits = _splits(cfg, mode)
     check_top_level_keys(cfg)
     check_data_roots(cfg, splits)
@@ -149,6 +149,13 @@ def build_runner(cfg, launcher='none', mode='train'):
         _add_training_hooks(cfg)
         _prepare_resume(cfg)
         _remove_stale_temp_files(cfg)
+
+
+def build_runner(cfg, launcher='none', mode='train'):
+    """Build the Runner for ``cfg`` (segmentation or panoptic) on GPUs or CPUs, after
+    :func:`prepare_config`; hook arguments are checked once the hooks exist."""
+    cfg.launcher = launcher
+    prepare_config(cfg, mode)
     if launcher != 'none' and not torch.cuda.is_available():
         _setup_cpu_distributed(cfg)
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)

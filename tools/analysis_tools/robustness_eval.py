@@ -286,26 +286,25 @@ def build_runner(args):
 
 
 def overall_progress(num_pairs):
-    """A hook showing one progress bar with ETA over the test images of all ``num_pairs``
-    pairs; ``start(batches_per_pair)`` creates the bar once the first loop is built."""
+    """A hook showing one progress bar with ETA over the test batches of all ``num_pairs``
+    (corruption, severity) pairs still to evaluate."""
     from mmengine.hooks import Hook
     from mmengine.utils import ProgressBar
 
     class OverallProgress(Hook):
         bar = None
 
-        def start(self, batches_per_pair):
-            if self.bar is None:
-                self.bar = ProgressBar(num_pairs * batches_per_pair)
+        def before_test_epoch(self, runner):
+            if self.bar is None:  # every pair's loop has the same number of batches
+                self.bar = ProgressBar(num_pairs * len(runner.test_loop.dataloader))
 
         def after_test_iter(self, runner, batch_idx, data_batch=None, outputs=None):
-            if self.bar is not None:
-                self.bar.update()
+            self.bar.update()
 
     return OverallProgress()
 
 
-def make_evaluator(runner, cfg, seed, progress=None):
+def make_evaluator(runner, cfg, seed):
     """``evaluate(corruption, severity)`` on the runner's model with a fresh test loop."""
     from mmengine.registry import LOOPS
 
@@ -316,8 +315,6 @@ def make_evaluator(runner, cfg, seed, progress=None):
         loop = LOOPS.build(loop_cfg, default_args=dict(
             runner=runner, dataloader=loader, evaluator=copy.deepcopy(cfg.test_evaluator)))
         runner._test_loop = loop  # hooks read runner.test_loop; mmengine has no setter
-        if progress is not None:
-            progress.start(len(loop.dataloader))
         runner.logger.info(f'robustness: {corruption} severity {severity}')
         return loop.run()
 
@@ -341,13 +338,11 @@ def main(argv=None):
     data = shared[0]
     if is_main:
         os.makedirs(out_dir, exist_ok=True)
-    progress = None
-    if is_main:
-        progress = overall_progress(sum(pair_key(*p) not in data['results'] for p in pairs))
-        runner.register_hook(progress)
+        runner.register_hook(overall_progress(
+            sum(pair_key(*pair) not in data['results'] for pair in pairs)))
     runner.call_hook('before_run')
     runner.load_or_resume()
-    data = run_pairs(pairs, make_evaluator(runner, cfg, args.seed, progress), results_path, data,
+    data = run_pairs(pairs, make_evaluator(runner, cfg, args.seed), results_path, data,
                      write=is_main)
     runner.call_hook('after_run')
     if is_main:
