@@ -1,8 +1,10 @@
-"""Stop (or skip) a training step whose loss is NaN or infinite, before it changes the weights."""
+"""Stop (or skip) a training step whose loss or gradients are NaN or infinite, before it
+changes the weights."""
 import torch
 from mmengine.dist import all_reduce
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
+from mmengine.optim import AmpOptimWrapper
 from mmengine.registry import HOOKS
 
 
@@ -16,14 +18,17 @@ def _format_terms(log_vars):
 
 @HOOKS.register_module()
 class NonFiniteLossHook(Hook):
-    """Check the loss of every training step before its backward pass.
+    """Check the loss of every training step before its backward pass, and its gradients
+    before the optimizer step.
 
-    A NaN or infinite loss stops training at once with :class:`NonFiniteLossError`, which names
-    the iteration and every loss term. The bad step never reaches the optimizer, no checkpoint is
+    A NaN or infinite loss (or gradient: a huge learning rate overflows the gradients one step
+    before the loss) stops training at once with :class:`NonFiniteLossError`, which names the
+    iteration and every loss term. The bad step never reaches the weights, no checkpoint is
     written, the newest checkpoint on disk stays the last good one, and the process exits
-    non-zero. With ``max_skips=n`` the first ``n`` bad steps are skipped instead (no backward, no
-    optimizer step; BatchNorm running statistics are put back), and the next one stops training.
-    As a last guard, a checkpoint whose weights are not finite is never written.
+    non-zero. With ``max_skips=n`` the first ``n`` bad steps are skipped instead (no optimizer
+    step; BatchNorm running statistics are put back), and the next one stops training. As a last
+    guard, a checkpoint whose weights are not finite is never written. Under AMP the gradient
+    check is left to the loss scaler, which skips overflowing steps itself.
 
     ``tools/train.py`` adds this hook to every config that does not list it; list it in
     ``custom_hooks`` to set ``max_skips``. In distributed training the ranks agree (all-reduce)
@@ -56,18 +61,29 @@ class NonFiniteLossHook(Hook):
             all_reduce(bad, op='max')  # every rank takes the same decision
             if not bad.item():
                 return update_params(loss, *args, **kwargs)
-            self._bad_step(runner, model, optim_wrapper)
+            self._bad_step(runner, model, optim_wrapper, 'loss')
 
         model.parse_losses = parse_and_keep_terms
         optim_wrapper.update_params = update_if_finite
+        if not isinstance(optim_wrapper, AmpOptimWrapper):
+            step = optim_wrapper.step
+
+            def step_if_finite(*args, **kwargs):
+                grads = [p.grad for group in optim_wrapper.param_groups for p in group['params']
+                         if p.grad is not None]  # all-reduced already: the same on every rank
+                if grads and not torch.isfinite(torch.nn.utils.get_total_norm(grads)):
+                    return self._bad_step(runner, model, optim_wrapper, 'gradients')
+                return step(*args, **kwargs)
+
+            optim_wrapper.step = step_if_finite
 
     def before_train_iter(self, runner, batch_idx, data_batch=None):
         if self.skipped < self.max_skips:  # a skipped step must not leave its BN statistics
             model = runner.model.module if is_model_wrapper(runner.model) else runner.model
             self._buffers = [b.detach().clone() for b in model.buffers()]
 
-    def _bad_step(self, runner, model, optim_wrapper):
-        where = f'iteration {runner.iter + 1} (epoch {runner.epoch + 1})'
+    def _bad_step(self, runner, model, optim_wrapper, what):
+        where = f'Non-finite {what} at iteration {runner.iter + 1} (epoch {runner.epoch + 1})'
         terms = _format_terms(self._terms) or 'no loss terms recorded on this rank'
         if self.skipped < self.max_skips:
             self.skipped += 1
@@ -75,14 +91,13 @@ class NonFiniteLossHook(Hook):
             with torch.no_grad():
                 for buffer, saved in zip(model.buffers(), self._buffers):
                     buffer.copy_(saved)
-            runner.logger.warning(f'Non-finite loss at {where}: {terms}. Step skipped '
-                                  f'({self.skipped} of max_skips={self.max_skips}).')
+            runner.logger.warning(f'{where}: {terms}. Step skipped ({self.skipped} of '
+                                  f'max_skips={self.max_skips}).')
             return
         last = runner.message_hub.get_info('last_ckpt')
+        saved = f'the last good checkpoint is {last}. ' if last else 'no checkpoint was saved. '
         raise NonFiniteLossError(
-            f'Non-finite loss at {where}: {terms}. Training stopped before this step changed '
-            'the weights; ' + (f'the last good checkpoint is {last}. ' if last else
-                               'no checkpoint had been saved yet. ') +
+            f'{where}: {terms}. Training stopped before this step changed the weights; {saved}'
             'Usual causes: a learning rate too high (optim_wrapper.optimizer.lr), no gradient '
             'clipping (optim_wrapper.clip_grad=dict(max_norm=...)), fp16 overflow (--amp), or '
             'wrong labels (tools/misc/check_dataset.py). To skip up to n bad steps instead, list '
