@@ -49,33 +49,16 @@ def overlay(img_bgr, label, palette, opacity):
     return (img_bgr * (1 - opacity) + colour * opacity).astype(np.uint8)
 
 
-def build_model(config, checkpoint, device):
-    """The segmentor of ``config`` with ``checkpoint`` loaded after the exact-match check."""
-    from mmseg.apis import init_model
-
-    import mmseg_ext  # noqa: F401  (registers modules, applies compat fixes)
-    from mmseg_ext.apis import load_config
-    from mmseg_ext.datasets.config_checks import build_seg_dataset
-    from mmseg_ext.utils import load_matching_checkpoint
-    cfg = load_config(config)
-    model = init_model(cfg, None, device='cpu')
-    meta = load_matching_checkpoint(model, checkpoint).get('meta', {})
-    if 'dataset_meta' in meta:
-        model.dataset_meta = meta['dataset_meta']
-    else:  # a checkpoint not written by a Runner: classes and palette of the config's dataset
-        dataset = build_seg_dataset(cfg.test_dataloader.dataset, cfg.get('default_scope'))
-        model.dataset_meta = dataset.metainfo
-    return model.to(device).eval()
-
-
 def main(argv=None):
     args = parse_args(argv)
     import mmcv
     import numpy as np
     from mmengine.utils import ProgressBar
     from mmseg.apis import inference_model
+
+    from mmseg_ext.apis import init_segmentor
     images = list_images(args.inputs)
-    model = build_model(args.config, args.checkpoint, args.device)
+    model = init_segmentor(args.config, args.checkpoint, args.device)
     palette = model.dataset_meta['palette']
     for sub in ('overlays', 'label_maps'):
         os.makedirs(osp.join(args.out_dir, sub), exist_ok=True)

@@ -22,50 +22,51 @@ import re
 import sys
 import time
 
-import torch
-import torch.nn as nn
-import torch.nn.functional as F
-
-from mmseg_ext.models.layers import LSAttention1d, LSAttention2d
-
 MMAP_ENV = 'MALLOC_MMAP_THRESHOLD_'
 
 
-class FullAttention(nn.Module):
+def full_attention(embed_dims, num_heads):
     """Plain multi-head softmax attention over all N tokens, O(N^2) time."""
+    import torch.nn as nn
+    import torch.nn.functional as F
 
-    def __init__(self, embed_dims: int, num_heads: int):
-        super().__init__()
-        self.num_heads = num_heads
-        self.qkv = nn.Linear(embed_dims, 3 * embed_dims)
-        self.proj = nn.Linear(embed_dims, embed_dims)
+    class FullAttention(nn.Module):
 
-    def forward(self, x: torch.Tensor, *args) -> torch.Tensor:
-        b, n, c = x.shape
-        q, k, v = self.qkv(x).view(b, n, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4)
-        out = F.scaled_dot_product_attention(q, k, v)
-        return self.proj(out.transpose(1, 2).reshape(b, n, c))
+        def __init__(self):
+            super().__init__()
+            self.qkv = nn.Linear(embed_dims, 3 * embed_dims)
+            self.proj = nn.Linear(embed_dims, embed_dims)
+
+        def forward(self, x, *args):
+            b, n, c = x.shape
+            q, k, v = self.qkv(x).view(b, n, 3, num_heads, -1).permute(2, 0, 3, 1, 4)
+            out = F.scaled_dot_product_attention(q, k, v)
+            return self.proj(out.transpose(1, 2).reshape(b, n, c))
+
+    return FullAttention()
 
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--dims', type=int, default=64)
-    parser.add_argument('--heads', type=int, default=2)
-    parser.add_argument('--window-1d', type=int, default=64)
-    parser.add_argument('--rank-1d', type=int, default=16)
-    parser.add_argument('--window-2d', type=int, default=8)
-    parser.add_argument('--rank-2d', type=int, default=8)
+    parser.add_argument('--dims', type=int, default=64, help='embedding width C')
+    parser.add_argument('--heads', type=int, default=2, help='attention heads')
+    parser.add_argument('--window-1d', type=int, default=64, help='1D: short-term window w')
+    parser.add_argument('--rank-1d', type=int, default=16, help='1D: dynamic projection rank r')
+    parser.add_argument('--window-2d', type=int, default=8, help='2D: window w (w x w tiles)')
+    parser.add_argument('--rank-2d', type=int, default=8, help='2D: dynamic projection rank r')
     parser.add_argument('--sizes-1d', type=int, nargs='+',
-                        default=[1024, 2048, 4096, 8192, 16384])
-    parser.add_argument('--sides-2d', type=int, nargs='+', default=[64, 96, 128, 192, 256])
+                        default=[1024, 2048, 4096, 8192, 16384], help='1D: sequence lengths N')
+    parser.add_argument('--sides-2d', type=int, nargs='+', default=[64, 96, 128, 192, 256],
+                        help='2D: sides of the square maps (N = side^2)')
     parser.add_argument('--max-full-tokens', type=int, default=40000,
                         help='skip full attention above this many tokens (O(N^2) time on CPU)')
-    parser.add_argument('--repeats', type=int, default=5)
+    parser.add_argument('--repeats', type=int, default=5,
+                        help='timed calls per size; the fastest is reported')
     parser.add_argument('--threads', type=int, default=1, help='torch intra-op threads')
     parser.add_argument('--backward', action='store_true', help='time forward + backward')
     parser.add_argument('--quick', action='store_true',
                         help='2 repeats, full attention capped at 16384 tokens')
-    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--device', help='torch device (default: cuda if available, else cpu)')
     return parser.parse_args()
 
 
@@ -74,8 +75,9 @@ def _proc_kib(field: str) -> int:
         return int(re.search(rf'{field}:\s+(\d+)', f.read()).group(1))
 
 
-def run_once(fn, device: torch.device) -> float:
+def run_once(fn, device) -> float:
     """Peak extra memory (MiB) of one call of ``fn``."""
+    import torch
     if device.type == 'cuda':
         torch.cuda.synchronize()
         before = torch.cuda.memory_allocated()
@@ -90,8 +92,9 @@ def run_once(fn, device: torch.device) -> float:
     return (_proc_kib('VmHWM') - before) / 1024
 
 
-def measure(module: nn.Module, x: torch.Tensor, extra, args) -> tuple[float, float]:
+def measure(module, x, extra, args) -> tuple[float, float]:
     """(fastest seconds, peak MiB) of forward (and backward) of ``module(x, *extra)``."""
+    import torch
     device = x.device
 
     def step():
@@ -124,7 +127,8 @@ def slope(ns: list[int], ys: list[float]) -> float:
             / sum((a - mx) ** 2 for a in lx))
 
 
-def bench(name: str, ls: nn.Module, full: nn.Module, shapes: list, args) -> None:
+def bench(name: str, ls, full, shapes: list, args) -> None:
+    import torch
     device = torch.device(args.device)
     ls, full = ls.to(device).eval(), full.to(device).eval()
     rows = {'LS': [], 'full': []}
@@ -156,22 +160,26 @@ def bench(name: str, ls: nn.Module, full: nn.Module, shapes: list, args) -> None
           else f'{name} crossover: LS not faster than full at any measured N')
 
 
-def main():
-    args = parse_args()
+def main(args):
+    import torch
+
+    from mmseg_ext.models.layers import LSAttention1d, LSAttention2d
+    args.device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
     if args.quick:
         args.repeats = min(args.repeats, 3)
         args.max_full_tokens = min(args.max_full_tokens, 16384)
     torch.set_num_threads(args.threads)
     print(f'torch {torch.__version__}')
     bench('1D', LSAttention1d(args.dims, args.heads, args.window_1d, args.rank_1d),
-          FullAttention(args.dims, args.heads), [(n, ()) for n in args.sizes_1d], args)
+          full_attention(args.dims, args.heads), [(n, ()) for n in args.sizes_1d], args)
     bench('2D', LSAttention2d(args.dims, args.heads, args.window_2d, args.rank_2d),
-          FullAttention(args.dims, args.heads),
+          full_attention(args.dims, args.heads),
           [(s * s, ((s, s),)) for s in args.sides_2d], args)
 
 
 if __name__ == '__main__':
+    arguments = parse_args()  # --help answers before the re-execution and the imports
     if sys.platform.startswith('linux') and MMAP_ENV not in os.environ:
         os.environ[MMAP_ENV] = '65536'
         os.execv(sys.executable, [sys.executable, *sys.argv])
-    main()
+    main(arguments)

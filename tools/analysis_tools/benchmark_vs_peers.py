@@ -19,9 +19,6 @@ import subprocess
 import sys
 import time
 
-import torch
-from torch import nn
-
 ARCH = {
     'b0': dict(dims=[32, 64, 160, 256], depths=[2, 2, 2, 2], head=256),
     'b1': dict(dims=[64, 128, 320, 512], depths=[2, 2, 2, 2], head=256),
@@ -33,43 +30,15 @@ ARCH = {
 NUM_CLASSES = 150
 
 
-class _Segmentor(nn.Module):
-    """backbone + decode head returning 1/4-resolution logits (what each peer's model does)."""
-
-    def __init__(self, backbone, head):
-        super().__init__()
-        self.backbone, self.head = backbone, head
-
-    def forward(self, x):
-        return self.head(self.backbone(x))
-
-
-class _HFBackbone(nn.Module):
-
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x):
-        return self.model(pixel_values=x, output_hidden_states=True).hidden_states
-
-
-class _HFFull(nn.Module):
-
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x):
-        return self.model(pixel_values=x).logits
-
-
 def build_models(arch, only=None):
     """{name: (backbone, full model)}; mmseg's backbone weights are copied into ours.
-    ``only`` builds one of them (for the memory measurement)."""
+    ``only`` builds one of them (for the memory measurement). A full model is backbone + decode
+    head returning 1/4-resolution logits (what each peer's model does)."""
+    import torch
     import transformers
     from mmseg.models.backbones import MixVisionTransformer
     from mmseg.models.decode_heads import SegformerHead
+    from torch import nn
 
     import mmseg_ext  # noqa: F401
     from mmseg_ext.models.backbones.mit import MiT, convert_mit_state_dict
@@ -82,13 +51,13 @@ def build_models(arch, only=None):
     if only in (None, 'mmseg_ext'):
         ours = MiT(arch=arch)
         ours.init_weights()
-        models['mmseg_ext'] = (ours, _Segmentor(ours, AllMLPHead(
+        models['mmseg_ext'] = (ours, nn.Sequential(ours, AllMLPHead(
             in_channels=a['dims'], in_index=[0, 1, 2, 3], channels=a['head'],
             num_classes=NUM_CLASSES, norm_cfg=bn, align_corners=False)))
     if only in (None, 'mmseg'):
         mmseg_bb = MixVisionTransformer(embed_dims=a['dims'][0], num_layers=a['depths'],
                                         num_heads=[1, 2, 5, 8], drop_path_rate=0.1)
-        models['mmseg'] = (mmseg_bb, _Segmentor(mmseg_bb, SegformerHead(
+        models['mmseg'] = (mmseg_bb, nn.Sequential(mmseg_bb, SegformerHead(
             in_channels=a['dims'], in_index=[0, 1, 2, 3], channels=256,
             num_classes=NUM_CLASSES, norm_cfg=bn, align_corners=False)))
         if only is None:
@@ -97,14 +66,18 @@ def build_models(arch, only=None):
         config = transformers.SegformerConfig(
             hidden_sizes=a['dims'], depths=a['depths'], decoder_hidden_size=a['head'],
             num_labels=NUM_CLASSES)
-        hf_full = transformers.SegformerForSemanticSegmentation(config)
-        models['transformers'] = (_HFBackbone(hf_full.segformer), _HFFull(hf_full))
+        hf_full = transformers.SegformerForSemanticSegmentation(config).eval()
+        models['transformers'] = (
+            lambda x: hf_full.segformer(pixel_values=x, output_hidden_states=True).hidden_states,
+            lambda x: hf_full(pixel_values=x).logits)
     for backbone, full in models.values():
-        backbone.eval(), full.eval()
+        if isinstance(backbone, nn.Module):
+            backbone.eval(), full.eval()
     return models
 
 
 def time_round_robin(fns, x, repeat, warmup=2):
+    import torch
     times = {name: [] for name in fns}
     with torch.inference_mode():
         for _ in range(warmup):
@@ -119,6 +92,8 @@ def time_round_robin(fns, x, repeat, warmup=2):
 
 
 def train_step_ms(model, x, target, repeat):
+    import torch
+    from torch import nn
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     times = []
@@ -154,6 +129,7 @@ def _status_mib(field):
 def memory_child(arch, name, part, shape):
     """Build only this model, reset the kernel's peak-RSS mark (/proc/self/clear_refs), run
     one forward, print VmHWM - VmRSS before the forward."""
+    import torch
     model = build_models(arch, only=name)[name][part]
     x = torch.randn(1, 3, *shape)
     gc.collect()
@@ -168,15 +144,20 @@ def memory_child(arch, name, part, shape):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--archs', nargs='+', default=['b0', 'b5'], choices=list(ARCH))
-    parser.add_argument('--shape', nargs=2, type=int, default=[512, 512])
-    parser.add_argument('--threads', type=int, default=2)
-    parser.add_argument('--repeat', type=int, default=10)
-    parser.add_argument('--train-repeat', type=int, default=3)
+    parser.add_argument('--archs', nargs='+', default=['b0', 'b5'], choices=list(ARCH),
+                        help='MiT variants to compare')
+    parser.add_argument('--shape', nargs=2, type=int, default=[512, 512],
+                        help='input height and width')
+    parser.add_argument('--threads', type=int, default=2, help='torch intra-op threads')
+    parser.add_argument('--repeat', type=int, default=10,
+                        help='timed rounds per model; the median is reported')
+    parser.add_argument('--train-repeat', type=int, default=3,
+                        help='timed training steps per model')
     parser.add_argument('--no-memory', action='store_true', help='skip the memory columns')
     parser.add_argument('--json', help='also write the results here')
     parser.add_argument('--memory-child', nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    import torch
     torch.set_num_threads(args.threads)
     if args.memory_child:
         arch, name, part = args.memory_child

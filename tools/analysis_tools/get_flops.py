@@ -14,14 +14,7 @@ import argparse
 from functools import partial
 from math import prod
 
-import torch
-from mmengine.analysis import FlopAnalyzer, parameter_count
-from mmengine.analysis.jit_handles import bmm_flop_jit
 from mmengine.config import DictAction
-from mmengine.registry import init_default_scope
-
-import mmseg_ext  # noqa: F401
-from mmseg_ext.apis import load_config
 
 
 def sdpa_flop_jit(inputs, outputs):
@@ -42,6 +35,7 @@ def native_mha_flop_jit(inputs, outputs, tensor_products=True):
 
 def baddbmm_flop_jit(inputs, outputs):
     """MACs of ``baddbmm(M, A, B)``: those of ``bmm(A, B)`` (nn.MultiheadAttention with a mask)."""
+    from mmengine.analysis.jit_handles import bmm_flop_jit
     return bmm_flop_jit(inputs[1:3], outputs)
 
 
@@ -56,6 +50,7 @@ TENSOR_PRODUCTS = ('aten::matmul', 'aten::bmm', 'aten::baddbmm', 'aten::einsum',
 
 
 def count(model, inputs, tensor_products=True):
+    from mmengine.analysis import FlopAnalyzer, parameter_count
     analyzer = FlopAnalyzer(model, inputs)
     analyzer.set_op_handle('aten::scaled_dot_product_attention', sdpa_flop_jit)
     analyzer.set_op_handle('aten::baddbmm', baddbmm_flop_jit)
@@ -68,32 +63,44 @@ def count(model, inputs, tensor_products=True):
     return analyzer.total(), parameter_count(model)['']
 
 
-class _TensorForward(torch.nn.Module):
-    """Expose ``model(inputs, mode='tensor')`` (segmentors) / ``_forward`` (detectors, which
-    need the image and batch shapes in a data sample)."""
+def tensor_forward(model):
+    """A module exposing ``model(inputs, mode='tensor')`` (segmentors) / ``_forward``
+    (detectors, which need the image and batch shapes in a data sample)."""
+    import torch
 
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
+    class TensorForward(torch.nn.Module):
 
-    def forward(self, x):
-        if hasattr(self.model, 'encode_decode') or not hasattr(self.model, '_forward'):
-            return self.model(x, mode='tensor')
-        from mmdet.structures import DetDataSample
-        shape = tuple(x.shape[-2:])
-        sample = DetDataSample(metainfo=dict(img_shape=shape, batch_input_shape=shape,
-                                             ori_shape=shape))
-        return self.model._forward(x, [sample])
+        def __init__(self):
+            super().__init__()
+            self.model = model
+
+        def forward(self, x):
+            if hasattr(self.model, 'encode_decode') or not hasattr(self.model, '_forward'):
+                return self.model(x, mode='tensor')
+            from mmdet.structures import DetDataSample
+            shape = tuple(x.shape[-2:])
+            sample = DetDataSample(metainfo=dict(img_shape=shape, batch_input_shape=shape,
+                                                 ori_shape=shape))
+            return self.model._forward(x, [sample])
+
+    return TensorForward()
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('config')
-    parser.add_argument('--shape', type=int, nargs='+', default=[512, 512], help='H W')
+    parser.add_argument('config', help='config file of the model')
+    parser.add_argument('--shape', type=int, nargs='+', default=[512, 512],
+                        help='input H W (one number: square)')
     parser.add_argument('--no-tensor-products', action='store_true',
                         help='leave out matmul / bmm / einsum / SDPA, as mmcv 1.x counted')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, e.g. model.decode_head.num_classes=150')
     args = parser.parse_args()
+    import torch
+    from mmengine.registry import init_default_scope
+
+    import mmseg_ext  # noqa: F401
+    from mmseg_ext.apis import load_config
     h, w = args.shape if len(args.shape) == 2 else args.shape * 2
     cfg = load_config(args.config, args.cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmseg'))
@@ -103,7 +110,7 @@ def main():
         cfg.model.backbone.init_cfg = None
     model = MODELS.build(cfg.model).eval()
     with torch.no_grad():
-        flops, params = count(_TensorForward(model), (torch.randn(1, 3, h, w), ),
+        flops, params = count(tensor_forward(model), (torch.randn(1, 3, h, w), ),
                               tensor_products=not args.no_tensor_products)
     print(f'{"=" * 30}\nConfig: {args.config}\nInput shape: (3, {h}, {w})\n'
           f'Flops: {flops / 1e9:.1f} G\nParams: {params / 1e6:.2f} M\n{"=" * 30}')

@@ -66,10 +66,11 @@ def unigram_bpc(data: bytes, val_fraction: float = 0.1) -> float:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--out', default='data/toy_text/toy_text.txt')
+    parser.add_argument('--out', default='data/toy_text/toy_text.txt', help='output text file')
     parser.add_argument('--size', type=int, default=300_000, help='bytes (at least)')
-    parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--val-fraction', type=float, default=0.1)
+    parser.add_argument('--seed', type=int, default=0, help='seed of the grammar sampler')
+    parser.add_argument('--val-fraction', type=float, default=0.1,
+                        help='last fraction of the bytes used for the unigram baseline (val split)')
     args = parser.parse_args()
     data = make_text(args.size, args.seed).encode()
     out = Path(args.out)

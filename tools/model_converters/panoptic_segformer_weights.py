@@ -35,8 +35,6 @@ import argparse
 import re
 from collections import OrderedDict
 
-import torch
-
 DROPPED = ('bbox_head.reg_branches2.', 'bbox_head.cls_thing_branches.')
 
 MASK_HEAD_RENAMES = [
@@ -121,6 +119,7 @@ def main():
     parser.add_argument('src', help='official checkpoint (.pth)')
     parser.add_argument('dst', help='converted checkpoint (.pth)')
     args = parser.parse_args()
+    import torch
     checkpoint = torch.load(args.src, map_location='cpu', weights_only=True)
     state_dict = checkpoint.get('state_dict', checkpoint)
     torch.save(dict(state_dict=convert(state_dict)), args.dst)
