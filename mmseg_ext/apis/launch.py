@@ -113,20 +113,22 @@ def _prepare_resume(cfg):
     """Say plainly when ``--resume`` finds nothing, instead of mmengine's 'resumed ... None'."""
     if not cfg.get('resume') or cfg.get('load_from'):
         return
-    latest = find_latest_checkpoint(cfg.work_dir) if osp.isdir(cfg.work_dir) else None
+    work_dir = cfg.get('work_dir') or ''
+    latest = find_latest_checkpoint(work_dir) if osp.isdir(work_dir) else None
     if latest is None:
-        print_log(f'--resume: no checkpoint to resume from in {cfg.work_dir} (no '
+        print_log(f'--resume: no checkpoint to resume from in {work_dir} (no '
                   'last_checkpoint file): training starts from scratch.', logger='current',
                   level=logging.WARNING)
         cfg.resume = False
     elif '://' not in latest and not osp.isfile(latest):
-        raise FileNotFoundError(f'--resume: {osp.join(cfg.work_dir, "last_checkpoint")} names '
+        raise FileNotFoundError(f'--resume: {osp.join(work_dir, "last_checkpoint")} names '
                                 f'{latest}, which does not exist')
 
 
 def _remove_stale_temp_files(cfg):
-    if int(os.environ.get('RANK', '0')) == 0 and osp.isdir(cfg.work_dir):
-        for path in remove_stale_temp_checkpoints(cfg.work_dir):
+    work_dir = cfg.get('work_dir') or ''
+    if int(os.environ.get('RANK', '0')) == 0 and osp.isdir(work_dir):
+        for path in remove_stale_temp_checkpoints(work_dir):
             print_log(f'removed {path}, left by an interrupted checkpoint save', logger='current')
 
 
