@@ -51,6 +51,8 @@ def overlay(img_bgr, label, palette, opacity):
 
 def main(argv=None):
     args = parse_args(argv)
+    import sys
+
     import mmcv
     import numpy as np
     from mmengine.utils import ProgressBar
@@ -62,7 +64,7 @@ def main(argv=None):
     palette = model.dataset_meta['palette']
     for sub in ('overlays', 'label_maps'):
         os.makedirs(osp.join(args.out_dir, sub), exist_ok=True)
-    progress = ProgressBar(len(images))
+    progress = ProgressBar(len(images), file=sys.stdout)
     for path in images:
         img = mmcv.imread(path)
         if img is None:

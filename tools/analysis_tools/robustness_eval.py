@@ -20,6 +20,7 @@ import csv
 import json
 import os
 import os.path as osp
+import sys
 
 from mmengine.config import DictAction
 
@@ -296,7 +297,8 @@ def overall_progress(num_pairs):
 
         def before_test_epoch(self, runner):
             if self.bar is None:  # every pair's loop has the same number of batches
-                self.bar = ProgressBar(num_pairs * len(runner.test_loop.dataloader))
+                self.bar = ProgressBar(num_pairs * len(runner.test_loop.dataloader),
+                                       file=sys.stdout)
 
         def after_test_iter(self, runner, batch_idx, data_batch=None, outputs=None):
             self.bar.update()

@@ -24,7 +24,9 @@ class ValidateSegLabels(BaseTransform):
         self.ignore_index = ignore_index
 
     def transform(self, results):
-        seg = results['gt_seg_map']
+        seg = results.get('gt_seg_map')
+        if seg is None:  # inference without annotations (mmseg's inference_model drops them)
+            return results
         where = f'{results.get("seg_map_path")} (image {results.get("img_path")})'
         if seg.ndim != 2:
             raise ValueError(f'{where}: the mask has shape {seg.shape}; masks must be '
