@@ -1,5 +1,7 @@
 """Stop (or skip) a training step whose loss or gradients are NaN or infinite, before it
 changes the weights."""
+import functools
+
 import torch
 from mmengine.dist import all_reduce
 from mmengine.hooks import Hook
@@ -13,7 +15,8 @@ class NonFiniteLossError(FloatingPointError):
 
 
 def _format_terms(log_vars):
-    return ', '.join(f'{name}={float(value):.4g}' for name, value in log_vars.items())
+    return ', '.join(f'{name}={float(torch.as_tensor(value).detach()):.4g}'
+                     for name, value in log_vars.items())
 
 
 @HOOKS.register_module()
@@ -68,6 +71,7 @@ class NonFiniteLossHook(Hook):
         if not isinstance(optim_wrapper, AmpOptimWrapper):
             step = optim_wrapper.step
 
+            @functools.wraps(step)  # keeps the parameter schedulers' step counter mark
             def step_if_finite(*args, **kwargs):
                 grads = [p.grad for group in optim_wrapper.param_groups for p in group['params']
                          if p.grad is not None]  # all-reduced already: the same on every rank
