@@ -203,10 +203,12 @@ def test_corrupt_image_names_the_file(tmp_path, toy_ade20k):
 
 
 def test_mismatched_checkpoint_keys_are_named(tmp_path, toy_ade20k):
+    """Also: tools/test.py does not need the training data (its data_root does not exist)."""
     cfg = write_config(tmp_path, toy_ade20k)
     ckpt = tmp_path / 'bad.pth'
     torch.save({'state_dict': {'backbone.foo.weight': torch.zeros(1)}}, ckpt)
     proc = run_tool('tools/test.py', cfg, str(ckpt), '--work-dir', str(tmp_path / 'w'),
+                    '--cfg-options', f'train_dataloader.dataset.data_root={tmp_path / "none"}',
                     check=False)
     assert proc.returncode != 0
     assert 'unexpected keys (1): backbone.foo.weight' in proc.stderr
