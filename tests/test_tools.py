@@ -18,7 +18,7 @@ from tests.conftest import REPO, run_tool
 TOY_CONFIG = osp.join(REPO, 'configs/segformer/mit-b0_toy-ade20k.py')
 
 
-def write_config(tmp_path, data_root, max_iters=6, extra=''):
+def write_config(tmp_path, data_root, max_iters=6, extra='', num_workers=0):
     cfg = tmp_path / 'tiny.py'
     cfg.write_text(textwrap.dedent(f"""\
         _base_ = {TOY_CONFIG!r}
@@ -33,7 +33,7 @@ def write_config(tmp_path, data_root, max_iters=6, extra=''):
             dict(type='RandomFlip', prob=0.5),
             dict(type='PackSegInputs'),
         ]
-        loader = dict(num_workers=0, persistent_workers=False)
+        loader = dict(num_workers={num_workers}, persistent_workers=False)
         train_dataloader = dict(batch_size=2, **loader,
                                 dataset=dict(data_root=data_root, pipeline=train_pipeline))
         val_dataloader = dict(**loader, dataset=dict(data_root=data_root))
@@ -60,10 +60,11 @@ def assert_same_training_state(work_a, work_b, iteration=6):
 
 @pytest.fixture(scope='module')
 def uninterrupted(tmp_path_factory, toy_ade20k):
-    """Work dir of a 6-iteration run of write_config's config, shared by the resume tests."""
+    """Work dir of a 6-iteration run of write_config's config with 2 data loader workers (as
+    the demo), shared by the resume tests."""
     tmp = tmp_path_factory.mktemp('uninterrupted')
     work = str(tmp / 'full')
-    run_tool('tools/train.py', write_config(tmp, toy_ade20k), '--work-dir', work)
+    run_tool('tools/train.py', write_config(tmp, toy_ade20k, num_workers=2), '--work-dir', work)
     return work
 
 
@@ -74,9 +75,9 @@ def free_port():
 
 
 def test_resume_after_crash_matches_uninterrupted_run(tmp_path, toy_ade20k, uninterrupted):
-    cfg = write_config(tmp_path, toy_ade20k)
+    cfg = write_config(tmp_path, toy_ade20k, num_workers=2)
     (tmp_path / 'crash').mkdir()
-    crash_cfg = write_config(tmp_path / 'crash', toy_ade20k, extra="""
+    crash_cfg = write_config(tmp_path / 'crash', toy_ade20k, num_workers=2, extra="""
         custom_imports = dict(imports=['mmseg_ext', 'tests.helpers.crash_hook'])
         custom_hooks = [dict(type='RNGStateHook'), dict(type='CrashAfterIterHook', iteration=5)]
         """)
@@ -92,20 +93,22 @@ def test_resume_after_crash_matches_uninterrupted_run(tmp_path, toy_ade20k, unin
 
 
 FAKE_SRUN = """#!/usr/bin/env bash
-# srun on one machine: drop srun's options, run the task as Slurm task 0 of 1.
+# srun on one machine: drop srun's options, run the task as Slurm task 0 of 1, in its own
+# process group (the job step) so that it can be signalled as Slurm does: every process of it.
 while [ $# -gt 0 ] && [ "$1" != python ]; do shift; done
 echo $$ > "$SRUN_PID_FILE"
 export SLURM_PROCID=0 SLURM_NTASKS=1 SLURM_LOCALID=0 SLURM_NODELIST=localhost
 export MASTER_ADDR=127.0.0.1
-exec "$@"
+exec setsid "$@"
 """
 
 
 def test_sigterm_checkpoints_requeues_and_resumes_exactly(tmp_path, toy_ade20k, uninterrupted):
     """Slurm preemption through tools/slurm_train.sh (srun stand-in, --launcher slurm): SIGTERM
-    mid-run -> the iteration finishes, a checkpoint is written, exit 75, the script runs the
-    job again with --resume, and the final weights equal an uninterrupted run's bit for bit."""
-    cfg = write_config(tmp_path, toy_ade20k)
+    to the trainer and its data loader workers mid-run -> the iteration finishes, a checkpoint
+    is written, exit 75, the script runs the job again with --resume, and the final weights
+    equal an uninterrupted run's bit for bit."""
+    cfg = write_config(tmp_path, toy_ade20k, num_workers=2)
     bin_dir, pid_file, work = tmp_path / 'bin', tmp_path / 'srun.pid', str(tmp_path / 'work')
     bin_dir.mkdir()
     (bin_dir / 'srun').write_text(FAKE_SRUN)
@@ -125,7 +128,7 @@ def test_sigterm_checkpoints_requeues_and_resumes_exactly(tmp_path, toy_ade20k, 
     for line in proc.stdout:
         lines.append(line)
         if not signalled and 'Iter(train) [2/6]' in line:
-            os.kill(int(pid_file.read_text()), signal.SIGTERM)
+            os.killpg(int(pid_file.read_text()), signal.SIGTERM)
             signalled = True
     log = ''.join(lines)
     assert proc.wait(timeout=600) == 0, log[-4000:]

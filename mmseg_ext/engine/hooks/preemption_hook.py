@@ -1,4 +1,8 @@
 """Checkpoint and exit cleanly when a cluster asks a job to stop (Slurm preemption, time limit)."""
+import atexit
+import functools
+import multiprocessing
+import os
 import os.path as osp
 import signal
 import threading
@@ -14,6 +18,43 @@ REQUEUE_EXIT_CODE = 75
 
 class TrainingPreempted(SystemExit):
     """Raised after the checkpoint is written: exits the process with the requeue code."""
+
+
+# Shared with the data loader workers (forked after it is made): 1 once the trainer is done,
+# from then on the workers end on SIGTERM as usual (the trainer stops them with it at exit).
+_TRAINER_DONE = multiprocessing.Value('b', 0, lock=False)
+atexit.register(setattr, _TRAINER_DONE, 'value', 1)
+
+
+def _worker_signal(signum, frame):
+    if _TRAINER_DONE.value:
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+
+
+def _leave_signals_to_the_trainer(signals):
+    """Make the data loader workers the Runner builds ignore ``signals`` while training runs.
+
+    Slurm signals every process of a job step. PyTorch's workers die of SIGTERM (their handler
+    re-raises it) and the trainer then fails with "DataLoader worker is killed" before it can
+    save. mmengine seeds each worker through ``default_worker_init_fn``, which runs in the
+    worker after PyTorch has set its handlers: the wrapper installs one that ignores the signals
+    until the trainer is done, so that the trainer can still stop its workers at exit.
+    """
+    import mmengine.runner.runner as runner_module
+    seed_worker = runner_module.default_worker_init_fn
+    if getattr(seed_worker, 'ignored_signals', None) == signals:
+        return
+    original = getattr(seed_worker, '__wrapped__', seed_worker)
+
+    @functools.wraps(original)
+    def seed_worker_ignoring_signals(*args, **kwargs):
+        original(*args, **kwargs)
+        for signum in signals:
+            signal.signal(signum, _worker_signal)
+
+    seed_worker_ignoring_signals.ignored_signals = signals
+    runner_module.default_worker_init_fn = seed_worker_ignoring_signals
 
 
 @HOOKS.register_module()
@@ -38,18 +79,22 @@ class PreemptionHook(Hook):
         self.exit_code = exit_code
         self._received = None
         self._previous = {}
+        _leave_signals_to_the_trainer(self.signals)
 
     def _on_signal(self, signum, frame):
         self._received = signum
 
     def before_train(self, runner):
         if threading.current_thread() is not threading.main_thread():
-            runner.logger.warning('PreemptionHook: not in the main thread, signals not handled')
+            runner.logger.warning('PreemptionHook: not in the main thread, so SIGTERM and SIGUSR1 '
+                                  'end training without a checkpoint')
             return
+        _TRAINER_DONE.value = 0
         for signum in self.signals:
             self._previous[signum] = signal.signal(signum, self._on_signal)
 
     def after_train(self, runner):
+        _TRAINER_DONE.value = 1
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
         self._previous = {}
@@ -62,6 +107,7 @@ class PreemptionHook(Hook):
         name = signal.Signals(int(flag.item())).name
         path = self._save(runner)
         barrier()  # no rank exits while rank 0 is still writing
+        _TRAINER_DONE.value = 1
         runner.logger.warning(
             f'{name} received: saved {path} after iteration {runner.iter + 1}; exiting with code '
             f'{self.exit_code} so that the job is requeued and resumed (--resume).')
