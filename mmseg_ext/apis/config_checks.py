@@ -80,4 +80,5 @@ def check_data_roots(cfg, splits):
                 raise FileNotFoundError(
                     f'{name}.data_root = {root!r} does not exist. Put the dataset there '
                     f'(docs/datasets.md), pass --cfg-options {name}.data_root=PATH, '
-                    'or generate the built-in data with tools/misc/make_toy_data.py.')
+                    'or generate the built-in data with tools/misc/make_toy_data.py (images) '
+                    'or tools/misc/make_toy_lra.py (Long Range Arena).')

@@ -1,1 +1,1 @@
-from . import backbones, decode_heads, layers, lm, panoptic  # noqa: F401
+from . import backbones, decode_heads, layers, lm, lra, panoptic  # noqa: F401

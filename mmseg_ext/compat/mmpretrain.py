@@ -1,0 +1,51 @@
+"""Make mmpretrain 1.2.0 importable on the pinned stack (measured with transformers 4.57.1).
+
+* mmpretrain imports the ``importlib_metadata`` backport at import time, for ``distribution``
+  and ``PackageNotFoundError``, which the standard library's ``importlib.metadata`` has had since
+  Python 3.8. Where the backport is not installed, the standard module serves under its name.
+* mmpretrain enables its multimodal models (BLIP, BLIP-2, LLaVA, OFA, ...) whenever
+  ``transformers>=4.28`` is installed, and their modules import names that current transformers
+  no longer has (``transformers.modeling_utils.apply_chunking_to_forward``, ``GenerationMixin``,
+  ...): ``import mmpretrain.models`` raises, and so does ``import mmdet.models``, which imports
+  mmpretrain when it is installed. mmseg_ext uses none of them, so its ``WITH_MULTIMODAL`` flag is
+  set to False as ``mmpretrain.utils.dependency`` loads: the multimodal names stay registered as
+  placeholders that explain what is missing (mmpretrain's own fallback), and importing mmpretrain
+  does not load transformers.
+
+Both act only if mmpretrain is not imported yet, i.e. when :mod:`mmseg_ext` is imported first (as
+the tools and ``custom_imports`` do).
+"""
+import importlib.abc
+import importlib.metadata
+import importlib.util
+import sys
+
+DEPENDENCY_MODULE = 'mmpretrain.utils.dependency'
+
+
+class _MultimodalOff(importlib.abc.MetaPathFinder):
+    """Finds ``mmpretrain.utils.dependency`` and sets its ``WITH_MULTIMODAL`` after it runs."""
+
+    def find_spec(self, name, path, target=None):
+        if name != DEPENDENCY_MODULE:
+            return None
+        sys.meta_path.remove(self)  # once; the real finders locate the file
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.loader is not None:
+            run = spec.loader.exec_module
+
+            def exec_module(module):
+                run(module)
+                module.WITH_MULTIMODAL = False
+
+            spec.loader.exec_module = exec_module
+        return spec
+
+
+def prepare_mmpretrain_import():
+    if 'mmpretrain' in sys.modules:
+        return
+    if importlib.util.find_spec('importlib_metadata') is None:
+        sys.modules['importlib_metadata'] = importlib.metadata
+    if not any(isinstance(f, _MultimodalOff) for f in sys.meta_path):
+        sys.meta_path.insert(0, _MultimodalOff())
