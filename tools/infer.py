@@ -51,6 +51,9 @@ def overlay(img_bgr, label, palette, opacity):
 
 def main(argv=None):
     args = parse_args(argv)
+    import mmseg_ext  # noqa: F401  (first: its compat fixes let mmseg / mmdet import)
+
+    # isort: split
     import sys
 
     import mmcv

@@ -34,13 +34,15 @@ def build_models(arch, only=None):
     """{name: (backbone, full model)}; mmseg's backbone weights are copied into ours.
     ``only`` builds one of them (for the memory measurement). A full model is backbone + decode
     head returning 1/4-resolution logits (what each peer's model does)."""
+    import mmseg_ext  # noqa: F401  (first: its compat fixes let mmseg / mmdet import)
+
+    # isort: split
     import torch
     import transformers
     from mmseg.models.backbones import MixVisionTransformer
     from mmseg.models.decode_heads import SegformerHead
     from torch import nn
 
-    import mmseg_ext  # noqa: F401
     from mmseg_ext.models.backbones.mit import MiT, convert_mit_state_dict
     from mmseg_ext.models.decode_heads import AllMLPHead
 

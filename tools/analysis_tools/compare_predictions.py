@@ -177,6 +177,9 @@ def legend_entries(labels, classes, palette, limit=12):
 
 def main(argv=None):
     args = parse_args(argv)
+    import mmseg_ext  # noqa: F401  (first: its compat fixes let mmseg / mmdet import)
+
+    # isort: split
     import mmcv
     from mmseg.apis import inference_model
 

@@ -71,6 +71,9 @@ def overlay(image, heat, alpha):
 
 def main(argv=None):
     args = parse_args(argv)
+    import mmseg_ext  # noqa: F401  (first: its compat fixes let mmseg / mmdet import)
+
+    # isort: split
     import cv2
     import torch
     from mmdet.registry import MODELS
