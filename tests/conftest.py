@@ -5,6 +5,8 @@ import sys
 
 import pytest
 
+import mmseg_ext  # noqa: F401  (its compat fixes must precede any import of mmseg / mmdet / mmpretrain)
+
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 

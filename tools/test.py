@@ -1,7 +1,9 @@
-"""Test (and evaluate) a checkpoint: segmentation (mmseg) or panoptic (mmdet) configs.
+"""Test (and evaluate) a checkpoint: segmentation (mmseg), panoptic (mmdet) or classification
+(mmpretrain) configs.
 
-Flags as in mmseg 1.x / mmdet 3.x. ``--out`` is a directory of predicted label maps for
-segmentation configs (mmseg) and a ``.pkl`` of results for panoptic configs (mmdet).
+Flags as in mmseg 1.x / mmdet 3.x / mmpretrain 1.x. ``--out`` is a directory of predicted label
+maps for segmentation configs (mmseg) and a ``.pkl`` of results for panoptic (mmdet) and
+classification (mmpretrain) configs.
 """
 import argparse
 import os
@@ -16,7 +18,7 @@ def parse_args():
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--work-dir', help='the dir to save logs and metrics')
     parser.add_argument('--out', help='segmentation: dir for predicted label maps; '
-                        'panoptic: .pkl file for the raw results')
+                        'panoptic and classification: .pkl file for the raw results')
     parser.add_argument('--show', action='store_true', help='show results in a window')
     parser.add_argument('--show-dir', help='dir to save painted predictions')
     parser.add_argument('--wait-time', type=float, default=2, help='interval of --show (s)')
@@ -32,19 +34,21 @@ def parse_args():
     return args
 
 
-def _enable_visualization(cfg, args, panoptic):
+def _enable_visualization(cfg, args, scope):
     hook = cfg.default_hooks.get('visualization')
     if hook is None:
         raise KeyError(f'{args.config} has no default_hooks.visualization, which --show and '
                        '--show-dir need')
-    hook['draw'] = True
+    hook['enable' if scope == 'mmpretrain' else 'draw'] = True
     hook['interval'] = 1  # paint every test image, not every 50th
     if args.show:
         hook['show'] = True
         hook['wait_time'] = args.wait_time
     if args.show_dir:
-        if panoptic:
+        if scope == 'mmdet':
             hook['test_out_dir'] = args.show_dir
+        elif scope == 'mmpretrain':
+            hook['out_dir'] = args.show_dir
         else:
             cfg.visualizer['save_dir'] = args.show_dir
 
@@ -62,7 +66,7 @@ def main():
     from mmseg_ext.apis import build_runner, load_config
     from mmseg_ext.utils import check_checkpoint_matches
     cfg = load_config(args.config, args.cfg_options)
-    panoptic = cfg.get('default_scope') == 'mmdet'
+    scope = cfg.get('default_scope', 'mmseg')
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir') is None:
@@ -71,14 +75,14 @@ def main():
         raise FileNotFoundError(f'checkpoint {args.checkpoint!r} does not exist')
     cfg.load_from = args.checkpoint
     if args.show or args.show_dir:
-        _enable_visualization(cfg, args, panoptic)
+        _enable_visualization(cfg, args, scope)
     if args.tta:
         for key in ('tta_model', 'tta_pipeline'):
             if key not in cfg:
                 raise KeyError(f'--tta needs `{key}` in {args.config}')
         _dataset_cfg(cfg)['pipeline'] = cfg.tta_pipeline
         cfg.model = ConfigDict(**cfg.tta_model, module=cfg.model)
-    if args.out is not None and not panoptic:
+    if args.out is not None and scope == 'mmseg':
         evaluators = cfg.test_evaluator
         for evaluator in evaluators if isinstance(evaluators, list) else [evaluators]:
             if evaluator['type'] == 'IoUMetric':
@@ -89,11 +93,14 @@ def main():
     if osp.isfile(args.checkpoint):  # fail on mismatched keys instead of a warning
         model = runner.model.module if args.tta else runner.model
         check_checkpoint_matches(getattr(model, 'module', model), args.checkpoint)
-    if args.out is not None and panoptic:
-        from mmdet.evaluation import DumpDetResults
+    if args.out is not None and scope != 'mmseg':
         if not args.out.endswith(('.pkl', '.pickle')):
-            raise ValueError(f'--out {args.out!r}: panoptic results are dumped to a .pkl file')
-        runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=args.out))
+            raise ValueError(f'--out {args.out!r}: {scope} results are dumped to a .pkl file')
+        if scope == 'mmdet':
+            from mmdet.evaluation import DumpDetResults as DumpResults
+        else:
+            from mmengine.evaluator import DumpResults
+        runner.test_evaluator.metrics.append(DumpResults(out_file_path=args.out))
     runner.test()
 
 

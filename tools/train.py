@@ -1,4 +1,5 @@
-"""Train a segmentation (mmseg) or panoptic (mmdet) config; flags as in mmseg 1.x / mmdet 3.x.
+"""Train a segmentation (mmseg), panoptic (mmdet) or classification (mmpretrain) config; flags as
+in mmseg 1.x / mmdet 3.x / mmpretrain 1.x.
 
 Exit codes: 0 done; 75 stopped by SIGTERM / SIGUSR1 after saving a checkpoint (run again with
 --resume; tools/slurm_train.sh does); other non-zero codes are errors (e.g. a NaN loss).
@@ -12,7 +13,8 @@ from mmengine.config import DictAction
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(description='Train a segmentor or panoptic segmentor')
+    parser = argparse.ArgumentParser(
+        description='Train a segmentor, panoptic segmentor or classifier')
     parser.add_argument('config', help='train config file path')
     parser.add_argument('--work-dir', help='the dir to save logs and models')
     parser.add_argument('--resume', action='store_true',

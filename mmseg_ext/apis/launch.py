@@ -20,9 +20,10 @@ from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner, find_latest_checkpoint
 
-from mmseg_ext.compat.checkpoint import remove_stale_temp_checkpoints
-from mmseg_ext.datasets.config_checks import check_seg_datasets
-
+from ..compat.checkpoint import remove_stale_temp_checkpoints
+from ..compat.mmpretrain import require_mmpretrain
+from ..datasets.classification_data import check_classification_data
+from ..datasets.config_checks import SPLITS, check_seg_datasets
 from .config_checks import check_data_roots, check_hook_arguments, check_top_level_keys
 
 TRAINING_HOOKS = ('NonFiniteLossHook', 'PreemptionHook')
@@ -36,6 +37,8 @@ def load_config(path, cfg_options=None):
     cfg = Config.fromfile(path)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
+    if cfg.get('default_scope') == 'mmpretrain':
+        require_mmpretrain(path)
     return cfg
 
 
@@ -146,6 +149,8 @@ def prepare_config(cfg, mode='train'):
     splits = _splits(cfg, mode)
     check_top_level_keys(cfg)
     check_data_roots(cfg, splits)
+    if cfg.get('default_scope') == 'mmpretrain':
+        check_classification_data(cfg, [SPLITS[split] for split in splits])
     _check_seg_data(cfg, splits)
     if mode == 'train':
         _add_training_hooks(cfg)
@@ -154,8 +159,8 @@ def prepare_config(cfg, mode='train'):
 
 
 def build_runner(cfg, launcher='none', mode='train'):
-    """Build the Runner for ``cfg`` (segmentation or panoptic) on GPUs or CPUs, after
-    :func:`prepare_config`; hook arguments are checked once the hooks exist."""
+    """Build the Runner for ``cfg`` (segmentation, panoptic or classification) on GPUs or
+    CPUs, after :func:`prepare_config`; hook arguments are checked once the hooks exist."""
     cfg.launcher = launcher
     prepare_config(cfg, mode)
     if launcher != 'none' and not torch.cuda.is_available():

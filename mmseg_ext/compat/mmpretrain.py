@@ -49,3 +49,15 @@ def prepare_mmpretrain_import():
         sys.modules['importlib_metadata'] = importlib.metadata
     if not any(isinstance(f, _MultimodalOff) for f in sys.meta_path):
         sys.meta_path.insert(0, _MultimodalOff())
+
+
+def require_mmpretrain(config):
+    """Raise a clear error when an mmpretrain config meets an install without mmpretrain."""
+    try:
+        import mmpretrain  # noqa: F401
+    except Exception as error:  # ImportError, or RuntimeError from a mismatched torchvision
+        raise RuntimeError(
+            f'{config} is an mmpretrain (classification) config, but mmpretrain cannot be '
+            f'imported here ({type(error).__name__}: {error}). mmpretrain needs torchvision, '
+            "which a CPU-only install (TORCH_SPEC='torch==2.13.0') leaves out: re-run "
+            'tools/setup_env.sh with the default TORCH_SPEC (docs/install.md).') from None

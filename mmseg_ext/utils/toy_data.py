@@ -1,11 +1,13 @@
-"""Deterministic synthetic scenes written in the on-disk layouts of ADE20K, Cityscapes and COCO.
+"""Deterministic synthetic scenes written in the on-disk layouts of ADE20K, Cityscapes, COCO and
+ImageNet.
 
 A scene is an ordered list of polygons: textured "stuff" bands that cover the image, an optional
 unlabelled clutter blob, then "thing" shapes with several instances per class. Later polygons
 occlude earlier ones; every mask, label map and annotation is derived from the same rasterisation
 (PIL ``ImageDraw.polygon``, the routine cityscapesscripts uses), so the files agree with each other.
 Each image draws from its own ``numpy.random.Generator`` seeded with ``(seed, split, index)``:
-the same seed gives byte-identical files. See docs/toy_data.md for the classes and layouts.
+the same seed gives byte-identical files. ImageNet images show one object whose shape and texture
+make its class, on random stuff bands. See docs/toy_data.md for the classes and layouts.
 """
 import json
 from dataclasses import dataclass
@@ -108,6 +110,25 @@ COCO_PANOPTIC_CLASSES = (
     ToyClass('wall-other-merged', 199, 'wall', rank=1, supercategory='wall'),
 )
 COCO_VOID = ToyClass('void', 0, 'clutter')
+
+# ImageNet: the first ten classes of ILSVRC-2012 (label = index in the sorted WordNet ids, so the
+# meta files are valid for a 1000-class model too). Each is drawn as an object of its own shape and
+# texture; ``supercategory`` holds the WordNet id (the folder name of the train split).
+IMAGENET_CLASSES = (
+    ToyClass('tench', 0, 'person', True, shape='ellipse', supercategory='n01440764'),
+    ToyClass('goldfish', 1, 'ball', True, shape='circle', supercategory='n01443537'),
+    ToyClass('great white shark', 2, 'car', True, shape='wide_rect', supercategory='n01484850'),
+    ToyClass('tiger shark', 3, 'box', True, shape='square', supercategory='n01491361'),
+    ToyClass('hammerhead', 4, 'flag', True, shape='triangle', supercategory='n01494475'),
+    ToyClass('electric ray', 5, 'sign', True, shape='octagon', supercategory='n01496331'),
+    ToyClass('stingray', 6, 'kite', True, shape='diamond', supercategory='n01498041'),
+    ToyClass('cock', 7, 'bicycle', True, shape='hexagon', supercategory='n01514668'),
+    ToyClass('hen', 8, 'traffic_sign', True, shape='triangle', supercategory='n01514859'),
+    ToyClass('ostrich', 9, 'building', True, shape='circle', supercategory='n01518878'),
+)
+# Background bands of the ImageNet images (drawn only, never a label).
+IMAGENET_BACKGROUND = tuple(c for c in ADE20K_CLASSES if not c.shape)
+IMAGENET_VOID = ToyClass('clutter', -1, 'clutter')
 
 # Real Cityscapes city names, cycled over the images of a split.
 CITYSCAPES_CITIES = {'train': ('aachen', 'bochum', 'bremen'),
@@ -281,6 +302,19 @@ def render(scene, index, rng):
     img = img * rng.uniform(0.85, 1.15) + rng.normal(0, 8, 3)
     img = img + rng.normal(0, 4, img.shape)
     return np.clip(np.rint(img), 0, 255).astype(np.uint8)
+
+
+def make_object_image(seed, split, i, cls, size):
+    """Image ``i`` of ``split`` showing one ``cls`` object (radius 25-40 % of the shorter side)
+    on 2-4 stuff bands, with an unlabelled clutter blob in 40 % of the images."""
+    h, w = size
+    rng = np.random.default_rng([seed, SPLITS.index(split), i])
+    scene = _stuff_bands(rng, IMAGENET_BACKGROUND, h, w)
+    if rng.uniform() < 0.4:
+        scene.append(_clutter(rng, IMAGENET_VOID, h, w))
+    radius = rng.uniform(0.25, 0.4) * min(h, w)
+    scene.append(Segment(cls, _place(_unit_shape(cls.shape, rng), radius, h, w, rng)))
+    return render(scene, rasterise(scene, h, w), rng)
 
 
 def make_scene(seed, split, i, classes, void, size):
@@ -538,5 +572,38 @@ def make_custom(out, classes=CUSTOM_CLASSES, num_train=40, num_val=10, size=(128
                 labels={name: i + offset for i, name in enumerate(classes)}, splits=splits)
 
 
+
+def make_imagenet(out, num_train=500, num_val=100, size=(64, 64), seed=0):
+    """Write the ImageNet layout mmpretrain reads: ``train/<wnid>/<wnid>_<k>.JPEG``,
+    ``val/ILSVRC2012_val_<8 digits>.JPEG`` and ``meta/{train,val}.txt`` ("path label" lines).
+
+    Classes take turns, so every class has ``num_train // 10`` or one more training images.
+    """
+    out = Path(out)
+    splits = {}
+    for split, n in (('train', num_train), ('val', num_val)):
+        lines = []
+        for i in range(n):
+            cls = IMAGENET_CLASSES[i % len(IMAGENET_CLASSES)]
+            wnid = cls.supercategory
+            if split == 'train':
+                name = f'{wnid}/{wnid}_{i // len(IMAGENET_CLASSES) + 1}.JPEG'
+            else:
+                name = f'ILSVRC2012_val_{i + 1:08d}.JPEG'
+            _save_jpg(out / split / name, make_object_image(seed, split, i, cls, size))
+            lines.append(f'{name} {cls.label}\n')
+        ann_file = out / 'meta' / f'{split}.txt'
+        ann_file.parent.mkdir(parents=True, exist_ok=True)
+        ann_file.write_text(''.join(lines))
+        splits[split] = dict(img_dir=str(out / split), ann_file=str(ann_file), num_images=n)
+    meta_file = out / 'toy_meta.json'
+    meta = _meta('imagenet', IMAGENET_CLASSES, IMAGENET_VOID, size, seed,
+                 dict(train=num_train, val=num_val))
+    meta['wnids'] = [c.supercategory for c in IMAGENET_CLASSES]
+    _write_json(meta_file, meta, indent=2)
+    return _describe('imagenet', out, meta_file, IMAGENET_CLASSES, splits)
+
+
 GENERATORS = {'ade20k': make_ade20k, 'cityscapes': make_cityscapes,
-              'coco-panoptic': make_coco_panoptic, 'custom': make_custom}
+              'coco-panoptic': make_coco_panoptic, 'imagenet': make_imagenet,
+              'custom': make_custom}

@@ -1,4 +1,5 @@
-"""Evaluate a model on its test set under image corruptions (Cityscapes-C, SegFormer Sec. 4.4).
+"""Evaluate a model on its test set under image corruptions (Cityscapes-C, SegFormer Sec. 4.4;
+ImageNet-C for classifiers).
 
 For every (corruption, severity) pair the test pipeline gets an ``ImageCorruption`` transform right
 after image loading, so whole and slide inference, TTA and any dataset work unchanged. The Runner
@@ -6,13 +7,19 @@ after image loading, so whole and slide inference, TTA and any dataset work unch
 evaluator. Results are appended to ``WORK_DIR/robustness/results.json`` after every pair, so a
 crashed run resumes without recomputing finished pairs; then ``table.csv``, ``table.md`` and
 ``plot.png`` are written. Segmentation configs (default_scope 'mmseg') report mIoU; Panoptic
-SegFormer configs (default_scope 'mmdet') report PQ. Under a launcher only rank 0 writes files.
+SegFormer configs (default_scope 'mmdet') report PQ; classification configs (default_scope
+'mmpretrain') report top-1, with the corruption applied to the test crop (as ImageNet-C corrupts
+the 224x224 centre crop) and the ImageNet-C corruption set by default. ``--baseline`` adds the
+corruption errors CE and their mean mCE relative to another model's results (ImageNet-C, Hendrycks
+& Dietterich 2019). Under a launcher only rank 0 writes files.
 
 Example::
 
     python tools/analysis_tools/robustness_eval.py CONFIG CKPT --work-dir work_dirs/rob
     python tools/analysis_tools/robustness_eval.py CONFIG CKPT \\
         --corruptions noise fog --severities 0 1 3 5
+    python tools/analysis_tools/robustness_eval.py CLS_CONFIG CKPT --work-dir work_dirs/rob \\
+        --baseline work_dirs/rob_baseline/robustness/results.json
 """
 import argparse
 import copy
@@ -24,7 +31,8 @@ import sys
 
 from mmengine.config import DictAction
 
-SCOPE_METRIC = {'mmseg': 'mIoU', 'mmdet': 'PQ'}
+SCOPE_METRIC = {'mmseg': 'mIoU', 'mmdet': 'PQ', 'mmpretrain': 'top1'}
+SCOPE_CORRUPTIONS = {'mmpretrain': 'imagenet-c'}  # others: 'paper'
 CLEAN = 'clean'
 RESULTS_FILE = 'results.json'
 
@@ -34,14 +42,18 @@ def parse_args(argv=None):
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument(
-        '--corruptions', nargs='+', default=['paper'],
+        '--corruptions', nargs='+',
         help="corruption names, families (noise, blur, weather, digital) or sets: 'paper' (the 16 "
-             "of SegFormer Table 6, default), 'imagenet-c' (the package's 15 common), 'all' (19)")
+             "of SegFormer Table 6, default for segmentation), 'imagenet-c' (the package's 15 "
+             "common, default for classification), 'all' (19)")
     parser.add_argument('--severities', nargs='+', type=int, default=[0, 1, 2, 3, 4, 5],
                         help='0 is the clean test set, evaluated once')
     parser.add_argument('--work-dir', help='default: ./work_dirs/<config name>')
     parser.add_argument('--seed', type=int, default=0, help='base seed of the corruptions')
-    parser.add_argument('--metric', help='metric to tabulate; default mIoU (mmseg) or PQ (mmdet)')
+    parser.add_argument('--metric', help='metric to tabulate; default mIoU (mmseg), PQ (mmdet) '
+                        'or top1 (mmpretrain)')
+    parser.add_argument('--baseline', help="the baseline model's results.json (written by this "
+                        'tool with the same corruptions and severities): adds CE and mCE')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, as in tools/test.py')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none',
@@ -79,33 +91,43 @@ def evaluation_pairs(corruptions, severities):
     return pairs + [(c, s) for c in corruptions for s in sorted(set(severities)) if s > 0]
 
 
-def _insert_in_pipeline(pipeline, transform):
+def _step_name(step):
+    return str(step.get('type', '')).split('.')[-1]
+
+
+def _insert_in_pipeline(pipeline, transform, before_pack):
     for i, step in enumerate(pipeline):
-        if str(step.get('type', '')).split('.')[-1].startswith('LoadImage'):
+        if before_pack and _step_name(step) == 'PackInputs':
+            pipeline.insert(i, transform)
+            return
+        if not before_pack and _step_name(step).startswith('LoadImage'):
             pipeline.insert(i + 1, transform)
             return
-    raise ValueError('no LoadImage* transform in the test pipeline to put the corruption after')
+    raise ValueError('no PackInputs transform in the test pipeline to put the corruption before'
+                     if before_pack else
+                     'no LoadImage* transform in the test pipeline to put the corruption after')
 
 
-def _insert_in_dataset(dataset, transform):
+def _insert_in_dataset(dataset, transform, before_pack):
     if 'pipeline' in dataset:
-        _insert_in_pipeline(dataset['pipeline'], transform)
+        _insert_in_pipeline(dataset['pipeline'], transform, before_pack)
     elif 'datasets' in dataset:  # ConcatDataset
         for sub in dataset['datasets']:
-            _insert_in_dataset(sub, transform)
+            _insert_in_dataset(sub, transform, before_pack)
     elif 'dataset' in dataset:  # RepeatDataset, ClassBalancedDataset, ...
-        _insert_in_dataset(dataset['dataset'], transform)
+        _insert_in_dataset(dataset['dataset'], transform, before_pack)
     else:
         raise ValueError('test dataset config has no pipeline')
 
 
-def corrupted_dataloader_cfg(dataloader_cfg, corruption, severity, seed):
-    """A copy of the test dataloader config whose pipeline corrupts each image after loading."""
+def corrupted_dataloader_cfg(dataloader_cfg, corruption, severity, seed, before_pack=False):
+    """A copy of the test dataloader config whose pipeline corrupts each image after loading, or,
+    with ``before_pack`` (classification), the final test crop right before ``PackInputs``."""
     cfg = copy.deepcopy(dataloader_cfg)
     if corruption != CLEAN:
         transform = dict(type='ImageCorruption', corruption=corruption, severity=severity,
                          seed=seed)
-        _insert_in_dataset(cfg['dataset'], transform)
+        _insert_in_dataset(cfg['dataset'], transform, before_pack)
     return cfg
 
 
@@ -172,10 +194,12 @@ def _plain(value):
 
 # ---- table and plot ----
 
-def build_table(data, corruptions, severities, metric):
+def build_table(data, corruptions, severities, metric, baseline=None):
     """Rows: clean, every corruption, mean over corruptions. Columns: severities, mean, drop.
 
-    ``drop`` is the relative drop of the mean over severities against clean, in percent.
+    ``drop`` is the relative drop of the mean over severities against clean, in percent. With
+    ``baseline`` (another model's results) each corruption row also gets its CE and relative
+    CE, and the mean row the mCE and relative mCE (:func:`corruption_errors`).
     """
     from mmseg_ext.datasets.transforms.corruption import corruption_family
     sevs = sorted(s for s in set(severities) if s > 0)
@@ -196,7 +220,40 @@ def build_table(data, corruptions, severities, metric):
         row['mean'] = _mean(row['values'])
         row['drop'] = (None if clean in (None, 0) or row['mean'] is None else
                        100.0 * (clean - row['mean']) / clean)
-    return dict(metric=metric, clean=clean, severities=sevs, rows=rows)
+    table = dict(metric=metric, clean=clean, severities=sevs, rows=rows)
+    if baseline is not None:
+        errors = corruption_errors(data, baseline, corruptions, sevs, metric)
+        for row in rows[:-1]:
+            row['ce'], row['rel_ce'] = errors['ce'][row['name']], errors['rel_ce'][row['name']]
+        rows[-1]['ce'], rows[-1]['rel_ce'] = errors['mce'], errors['rel_mce']
+        table['baseline'] = True
+    return table
+
+
+def corruption_errors(data, baseline, corruptions, severities, metric):
+    """ImageNet-C's corruption errors of a model f against a baseline b, in percent.
+
+    With the error ``E = 100 - metric`` (top-1 error for top-1 accuracy):
+    ``CE_c = sum_s E^f_{s,c} / sum_s E^b_{s,c}``, ``mCE = mean_c CE_c``, and the relative
+    ``rCE_c = sum_s (E^f_{s,c} - E^f_clean) / sum_s (E^b_{s,c} - E^b_clean)``, ``rmCE``
+    likewise (Hendrycks & Dietterich, ICLR 2019, Sec. 3; there b is AlexNet).
+    """
+    def error(results, corruption, severity, who):
+        entry = results['results'].get(pair_key(corruption, severity))
+        if entry is None:
+            raise KeyError(f'the {who} results have no {pair_key(corruption, severity)}: run the '
+                           'baseline with the same --corruptions and --severities (and 0)')
+        return 100.0 - pick_metric(entry, metric)
+
+    ce, rel_ce = {}, {}
+    clean_f, clean_b = error(data, CLEAN, 0, 'model'), error(baseline, CLEAN, 0, 'baseline')
+    for c in corruptions:
+        e_f = [error(data, c, s, 'model') for s in severities]
+        e_b = [error(baseline, c, s, 'baseline') for s in severities]
+        ce[c] = 100.0 * sum(e_f) / sum(e_b) if sum(e_b) else None
+        gap_b = sum(e_b) - len(e_b) * clean_b
+        rel_ce[c] = 100.0 * (sum(e_f) - len(e_f) * clean_f) / gap_b if gap_b else None
+    return dict(ce=ce, rel_ce=rel_ce, mce=_mean(ce.values()), rel_mce=_mean(rel_ce.values()))
 
 
 def _mean(values):
@@ -209,12 +266,16 @@ def _fmt(value):
 
 
 def table_lines(table):
+    extra = ['CE %', 'rel. CE %'] if table.get('baseline') else []
     header = (['corruption', 'family'] + [f'severity {s}' for s in table['severities']] +
-              ['mean', 'rel. drop %'])
-    lines = [[CLEAN, '', *[''] * len(table['severities']), _fmt(table['clean']), '']]
+              ['mean', 'rel. drop %'] + extra)
+    lines = [[CLEAN, '', *[''] * len(table['severities']), _fmt(table['clean']), '',
+              *[''] * len(extra)]]
     for row in table['rows']:
-        lines.append([row['name'], row['family'], *map(_fmt, row['values']),
-                      _fmt(row['mean']), _fmt(row['drop'])])
+        name = 'mean (mCE)' if extra and row['name'] == 'mean' else row['name']
+        errors = [_fmt(row['ce']), _fmt(row['rel_ce'])] if extra else []
+        lines.append([name, row['family'], *map(_fmt, row['values']), _fmt(row['mean']),
+                      _fmt(row['drop']), *errors])
     return header, lines
 
 
@@ -224,7 +285,9 @@ def write_table(table, out_dir):
         writer = csv.writer(f)
         writer.writerow(header)
         writer.writerows(lines)
-    md = [f'{table["metric"]} per corruption and severity (clean = severity 0).', '',
+    note = (' CE: corruption error against the baseline (ImageNet-C); the mean row holds the mCE.'
+            if table.get('baseline') else '')
+    md = [f'{table["metric"]} per corruption and severity (clean = severity 0).{note}', '',
           '| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
     md += ['| ' + ' | '.join(line) + ' |' for line in lines]
     with open(osp.join(out_dir, 'table.md'), 'w') as f:
@@ -307,11 +370,14 @@ def overall_progress(num_pairs):
 
 
 def make_evaluator(runner, cfg, seed):
-    """``evaluate(corruption, severity)`` on the runner's model with a fresh test loop."""
+    """``evaluate(corruption, severity)`` on the runner's model with a fresh test loop.
+    Classifiers (mmpretrain) get the corruption on the final test crop."""
     from mmengine.registry import LOOPS
+    before_pack = cfg.get('default_scope') == 'mmpretrain'
 
     def evaluate(corruption, severity):
-        loader = corrupted_dataloader_cfg(cfg.test_dataloader, corruption, severity, seed)
+        loader = corrupted_dataloader_cfg(cfg.test_dataloader, corruption, severity, seed,
+                                          before_pack)
         loop_cfg = copy.deepcopy(cfg.get('test_cfg') or dict())
         loop_cfg.setdefault('type', 'TestLoop')
         loop = LOOPS.build(loop_cfg, default_args=dict(
@@ -326,15 +392,20 @@ def make_evaluator(runner, cfg, seed):
 def main(argv=None):
     args = parse_args(argv)
     from mmengine.dist import broadcast_object_list, get_rank
-    corruptions = resolve_corruptions(args.corruptions)
-    pairs = evaluation_pairs(corruptions, args.severities)
     cfg, runner = build_runner(args)
-    metric = args.metric or SCOPE_METRIC[cfg.get('default_scope', 'mmseg')]
+    scope = cfg.get('default_scope', 'mmseg')
+    corruptions = resolve_corruptions(args.corruptions or [SCOPE_CORRUPTIONS.get(scope, 'paper')])
+    pairs = evaluation_pairs(corruptions, args.severities)
+    metric = args.metric or SCOPE_METRIC[scope]
+    baseline = None
+    if args.baseline:
+        with open(args.baseline) as f:
+            baseline = json.load(f)
     out_dir = osp.join(cfg.work_dir, 'robustness')
     results_path = osp.join(out_dir, RESULTS_FILE)
     is_main = get_rank() == 0
     header = dict(config=args.config, checkpoint=osp.abspath(args.checkpoint), seed=args.seed,
-                  scope=cfg.get('default_scope', 'mmseg'))
+                  scope=scope)
     shared = [load_results(results_path, header) if is_main else None]
     broadcast_object_list(shared)  # every rank must skip the same pairs
     data = shared[0]
@@ -348,10 +419,14 @@ def main(argv=None):
                      write=is_main)
     runner.call_hook('after_run')
     if is_main:
-        table = build_table(data, corruptions, args.severities, metric)
+        table = build_table(data, corruptions, args.severities, metric, baseline)
         write_table(table, out_dir)
         plot_table(table, osp.join(out_dir, 'plot.png'),
                    title=f'{osp.basename(args.config)}: {metric} under corruptions')
+        if baseline is not None:
+            mean = table['rows'][-1]
+            runner.logger.info(f'mCE {_fmt(mean["ce"])} %, relative mCE {_fmt(mean["rel_ce"])} % '
+                               f'(baseline: {args.baseline})')
         runner.logger.info(f'robustness results in {out_dir}')
 
 

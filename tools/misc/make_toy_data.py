@@ -1,4 +1,4 @@
-"""Write the built-in synthetic data set in the on-disk layout of ADE20K, Cityscapes or COCO,
+"""Write built-in synthetic data in the on-disk layout of ADE20K, Cityscapes, COCO or ImageNet,
 or in the custom layout of configs/segformer/mit-b0_custom-dataset.py (img/ + ann/).
 
 Example: python tools/misc/make_toy_data.py --format ade20k --out data/toy_ade20k

@@ -248,7 +248,7 @@ class MiT(BaseModule):
             x = stage(x)
             if i in self.out_indices:
                 outs.append(x)
-        return outs
+        return tuple(outs)
 
 
 # --------------------------------------------------------------------------------------------
@@ -372,6 +372,12 @@ MIT_CONVERTERS = {'ours': dict, 'official': convert_official_mit, 'hf': convert_
 
 
 def convert_mit_state_dict(state, layout=None):
-    """Convert a backbone state dict of any known layout to this module's keys."""
-    state = {k.removeprefix('backbone.').removeprefix('module.'): v for k, v in state.items()}
+    """Convert a backbone state dict of any known layout to this module's keys.
+
+    A whole model's state dict (an mmpretrain classifier or an mmseg segmentor: ``backbone.*``
+    next to ``neck.*`` / ``head.*`` / ``decode_head.*``) gives its backbone."""
+    state = {k.removeprefix('module.'): v for k, v in state.items()}
+    if any(k.startswith('backbone.') for k in state):
+        state = {k.removeprefix('backbone.'): v for k, v in state.items()
+                 if k.startswith('backbone.')}
     return MIT_CONVERTERS[layout or detect_mit_layout(state)](state)

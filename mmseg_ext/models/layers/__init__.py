@@ -1,9 +1,10 @@
 from .ls_attention_1d import LSAttention1d
 from .ls_attention_2d import LSAttention2d
-from .ls_attention_base import DualLayerNorm, DynamicProjection, joint_attention
+from .ls_attention_base import DualLayerNorm, DynamicProjection
 from .ls_attention_causal import CausalLSAttention1d
+from .ls_attention_convert import convert_official_ls_state_dict
 
 __all__ = [
     'CausalLSAttention1d', 'DualLayerNorm', 'DynamicProjection', 'LSAttention1d', 'LSAttention2d',
-    'joint_attention'
+    'convert_official_ls_state_dict'
 ]

@@ -7,27 +7,44 @@ import torch.nn.functional as F
 from mmengine.model.weight_init import trunc_normal_
 from mmengine.registry import MODELS
 
-from .ls_attention_base import LongShortAttentionBase, joint_attention
+from .ls_attention_base import (
+    LongShortAttentionBase,
+    augment_kv,
+    augment_queries,
+    combine_summary,
+    split_heads,
+    stack_windows,
+    summary_attention,
+    windowed_attention,
+)
 
 
 @MODELS.register_module()
 class LSAttention2d(LongShortAttentionBase):
-    r"""Long-Short attention for ``x [B, H*W, C]`` with ``hw_shape = (H, W)``, any H and W.
+    r"""Long-Short attention for a ``H x W`` map, optionally with global tokens (official:
+    ViL-LS ``AttentionLS``).
 
-    The map is cut into ``w x w`` tiles; a query in tile ``(i, j)`` attends, with ONE softmax,
+    ``x [B, G + H*W, C]``: the ``G = num_global_tokens`` global tokens first (e.g. a CLS token),
+    then the map in row-major order; ``forward(x, hw_shape=(H, W))`` returns the same shape.
+    With ``G = 0`` this is ``x [B, H*W, C]``, as MiT calls it.
+
+    The map is cut into ``w x w`` tiles; a map query in tile ``t`` attends, with ONE softmax,
 
     .. math::
 
-        \mathrm{out} = \mathrm{softmax}\Big(\frac{Q\,[\mathrm{LN_S}(K_{\tilde t})\,;
-        \,\mathrm{LN_L}(\bar K)]^\top}{\sqrt d} + [B_{rel}\,;\,0]\Big)\,
-        [\mathrm{LN_S}(V_{\tilde t})\,;\,\mathrm{LN_L}(\bar V)],\qquad
-        \bar K = P^\top K,\ P = \mathrm{softmax}_{HW}(X W^P)
+        \mathrm{out} = \mathrm{softmax}\Big(\frac{Q\,[K^S_{\tilde t}\,;\,\bar K\,;\,K^S_g]^\top}
+        {\sqrt d} + [B_{rel}\,;\,0\,;\,0]\Big)\,[V^S_{\tilde t}\,;\,\bar V\,;\,V^S_g],\qquad
+        K^S = \mathrm{LN_S}(X W^K),\ \bar K = \mathrm{LN_L}(P^\top K^S_{map}),\
+        P = \mathrm{softmax}_{HW}(X_{map} W^P)
 
-    where ``K_t~`` are the keys of the tile plus a ``w//2`` halo on every side (rows
-    ``[i w - w//2, (i + 1) w + w//2)``, likewise columns) and ``P`` projects the whole image to
-    ``r = dp_rank`` vectors per head. Positions outside the image are masked. ``B_rel`` is an
-    optional learned relative position bias for the short-range window (one table per head,
-    indexed by the 2D offset key - query). Cost O(HW (w^2 + r)).
+    where ``K_t~`` are the keys of the tile plus a halo of ``e = max(w // 2, 1)`` on every side,
+    ``K_g`` the global tokens' keys, and ``P`` projects the map to ``r = dp_rank`` vectors per
+    head. ``LN_S``, ``LN_L`` are ``LayerNorm(C)`` before the head split (official code).
+    Positions outside the map are masked. ``B_rel`` is an optional learned relative position bias
+    for the short-range window (one entry per 2D offset key - query and head; the official table
+    aliases some offsets, :func:`convert_official_ls_state_dict` converts it exactly). A global
+    query attends to ``[K^S_g ; O]`` with values ``[V^S_g ; O]``, ``O`` the map queries' attention
+    outputs (official ViL-LS). Cost O(HW (w^2 + r + G)).
 
     Args:
         embed_dims: channels ``C``.
@@ -35,80 +52,110 @@ class LSAttention2d(LongShortAttentionBase):
         window_size: tile side ``w``.
         dp_rank: rank ``r`` of the dynamic projection per head (0: short-range only).
         qkv_bias: bias of the q/k/v projection.
-        attn_drop: dropout on the joint attention weights.
+        attn_drop: dropout on the joint attention weights of the map queries.
         proj_drop: dropout after the output projection.
         rel_pos_bias: add a relative position bias to the short-range scores.
+        num_global_tokens: ``G``, the number of global tokens leading ``x`` (ViL-LS: 1).
     """
 
     def __init__(self, embed_dims: int, num_heads: int, window_size: int, dp_rank: int,
                  qkv_bias: bool = True, attn_drop: float = 0., proj_drop: float = 0.,
-                 rel_pos_bias: bool = False, init_cfg: dict | None = None):
-        super().__init__(embed_dims, num_heads, dp_rank, qkv_bias, attn_drop, proj_drop, init_cfg)
+                 rel_pos_bias: bool = False, num_global_tokens: int = 0,
+                 init_cfg: dict | None = None):
+        super().__init__(embed_dims, num_heads, dp_rank, qkv_bias, attn_drop, proj_drop,
+                         init_cfg=init_cfg)
         if window_size < 1:
             raise ValueError(f'window_size must be >= 1, got {window_size}')
+        if num_global_tokens < 0:
+            raise ValueError(f'num_global_tokens must be >= 0, got {num_global_tokens}')
         self.window_size = window_size
-        self.halo = window_size // 2
+        self.halo = max(window_size // 2, 1)
+        self.num_global_tokens = num_global_tokens
         self.rel_pos_table = None
         if rel_pos_bias:
             span = 2 * (window_size + self.halo) - 1
             self.rel_pos_table = nn.Parameter(torch.zeros(span * span, num_heads))
             trunc_normal_(self.rel_pos_table, std=.02)
-            self.register_buffer('rel_pos_index', self._rel_pos_index(), persistent=False)
+            self.register_buffer('rel_pos_index', self.rel_pos_index_table(window_size),
+                                 persistent=False)
 
-    def _rel_pos_index(self) -> torch.Tensor:
-        """``[w^2, K^2]`` index into the bias table of every (tile query, window key) pair."""
-        w, halo = self.window_size, self.halo
+    @staticmethod
+    def rel_pos_index_table(window_size: int) -> torch.Tensor:
+        """``[w^2, K^2]`` row of the bias table for every (tile query, window key) pair: one row
+        per 2D offset ``key - query``, ``(dy + w + e - 1) * span + (dx + w + e - 1)``."""
+        w, halo = window_size, max(window_size // 2, 1)
         span = 2 * (w + halo) - 1
         qy, qx = torch.meshgrid(torch.arange(w), torch.arange(w), indexing='ij')
-        ky, kx = torch.meshgrid(*[torch.arange(w + 2 * halo)] * 2, indexing='ij')
-        dy = ky.reshape(1, -1) - qy.reshape(-1, 1) + w - 1
-        dx = kx.reshape(1, -1) - qx.reshape(-1, 1) + w - 1
+        ky, kx = torch.meshgrid(*[torch.arange(-halo, w + halo)] * 2, indexing='ij')
+        dy = ky.reshape(1, -1) - qy.reshape(-1, 1) + w + halo - 1
+        dx = kx.reshape(1, -1) - qx.reshape(-1, 1) + w + halo - 1
         return dy * span + dx
 
     def forward(self, x: torch.Tensor, hw_shape: tuple[int, int]) -> torch.Tensor:
-        """``x [B, H*W, C]``, ``hw_shape (H, W)`` -> ``[B, H*W, C]``."""
-        b, n, _ = x.shape
-        h, w = hw_shape
-        if n != h * w:
-            raise ValueError(f'x has {n} tokens but hw_shape={tuple(hw_shape)}')
-        ws, halo = self.window_size, self.halo
+        """``x [B, G + H*W, C]``, ``hw_shape (H, W)`` -> ``[B, G + H*W, C]``."""
+        b, n_all, c = x.shape
+        g, (h, w) = self.num_global_tokens, hw_shape
+        if n_all != g + h * w:
+            raise ValueError(f'x has {n_all} tokens but hw_shape={tuple(hw_shape)} and '
+                             f'num_global_tokens={g} need {g + h * w}')
+        ws, halo, heads = self.window_size, self.halo, self.num_heads
         tiles_h, tiles_w = math.ceil(h / ws), math.ceil(w / ws)
         pad_h, pad_w = tiles_h * ws - h, tiles_w * ws - w
+        size, tiles = ws + 2 * halo, tiles_h * tiles_w
 
-        def to_tiles(t: torch.Tensor) -> torch.Tensor:  # [B, h, HW, d] -> [B, h, T, w*w, d]
-            t = F.pad(t.unflatten(2, (h, w)), (0, 0, 0, pad_w, 0, pad_h))
-            t = t.unflatten(2, (tiles_h, ws)).unflatten(4, (tiles_w, ws))
-            return t.transpose(3, 4).flatten(4, 5).flatten(2, 3)
+        q, k, v = self.project(x)
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            x_map, q_map, k_map, v_map = (t[:, g:] for t in (x, q, k, v))
+            shared_k = shared_v = None  # keys every map query sees: compressed, global
+            if self.dynamic_proj is not None:
+                shared_k, shared_v = self.compress(x_map, k_map, v_map)
+            if g:
+                k_g, v_g = split_heads(k[:, :g], heads), split_heads(v[:, :g], heads)
+                shared_k = k_g if shared_k is None else torch.cat([shared_k, k_g], 2)
+                shared_v = v_g if shared_v is None else torch.cat([shared_v, v_g], 2)
+            long_out = lse = None
+            if shared_k is not None:
+                long_out, lse = summary_attention(split_heads(q_map, heads) * self.scale,
+                                                  shared_k, shared_v)
+                long_out, lse = long_out.transpose(1, 2), lse.transpose(1, 2)  # [B, HW, h, .]
 
-        def to_windows(t: torch.Tensor) -> torch.Tensor:  # [..., HW, d] -> [..., T, K*K, d]
-            t = F.pad(t.unflatten(-2, (h, w)), (0, 0, halo, pad_w + halo, halo, pad_h + halo))
-            t = t.unfold(-3, ws + 2 * halo, ws).unfold(-3, ws + 2 * halo, ws)
-            return t.flatten(-2, -1).flatten(-4, -3).transpose(-1, -2)
+            # Tiles in the layout [B * tiles, heads, w*w | window + summary, d + 2].
+            def per_pixel(t: torch.Tensor) -> torch.Tensor:  # [B, HW, *] -> [B, H, W, h, *]
+                return t.reshape(b, h, w, heads, -1)
 
-        q, k, v = self.split_qkv(x)
-        q = to_tiles(q)
-        k_s, v_s = (to_windows(t) for t in self.dual_ln.forward_short(k, v))
-        inside = torch.ones(1, 1, n, 1, dtype=torch.bool, device=x.device)
-        allowed = to_windows(inside).transpose(-1, -2)  # [1, 1, T, 1, K*K]
-        bias = None
-        if self.rel_pos_table is not None:
-            bias = self.rel_pos_table[self.rel_pos_index].permute(2, 0, 1)[None, :, None]
+            q_aug = augment_queries(per_pixel(q_map), None if lse is None else per_pixel(lse),
+                                    self.scale, pad=(0, 0, 0, pad_w, 0, pad_h))
+            q_aug = q_aug.view(b, tiles_h, ws, tiles_w, ws, heads, -1).permute(0, 1, 3, 5, 2, 4, 6)
+            q_aug = q_aug.reshape(b * tiles, heads, ws * ws, -1)
+            inside = torch.zeros(h + pad_h + 2 * halo, w + pad_w + 2 * halo, dtype=torch.bool,
+                                 device=x.device)
+            inside[halo:halo + h, halo:halo + w] = True
+            summary = lse is not None
+            k_aug, v_aug = augment_kv(per_pixel(k_map), per_pixel(v_map), inside[..., None],
+                                      pad=(0, 0, halo, pad_w + halo, halo, pad_h + halo))
+            k_win, v_win = (  # [B, tiles_h, tiles_w, h, size, size, d + 2] views, stacked
+                stack_windows(t.unfold(1, size, ws).unfold(2, size, ws).permute(
+                    0, 1, 2, 3, 5, 6, 4), (b * tiles, heads), summary, value)
+                for t, value in ((k_aug, False), (v_aug, True)))
+            bias = None
+            if self.rel_pos_table is not None:
+                bias = self.rel_pos_table[self.rel_pos_index].permute(2, 0, 1).to(q_aug)
+                bias = F.pad(bias, (0, int(summary)))[None]  # the summary key has no bias
 
-        if self.dynamic_proj is not None:
-            tiles = q.shape[2]
-            k_l, v_l = self.dual_ln.forward_long(*self.dynamic_proj(
-                self.dynamic_proj.logits(x), k, v, inside))
-            k_s = torch.cat([k_s, k_l[:, :, None].expand(-1, -1, tiles, -1, -1).to(k_s)], dim=3)
-            v_s = torch.cat([v_s, v_l[:, :, None].expand(-1, -1, tiles, -1, -1).to(v_s)], dim=3)
-            allowed = F.pad(allowed, (0, self.dp_rank), value=True)
-            if bias is not None:
-                bias = F.pad(bias, (0, self.dp_rank))
-
-        out = joint_attention(q, k_s, v_s, allowed, bias, dropout_p=self.dropout_p)
-        out = out.unflatten(3, (ws, ws)).unflatten(2, (tiles_h, tiles_w)).transpose(3, 4)
-        out = out.flatten(4, 5).flatten(2, 3)[:, :, :h, :w].flatten(2, 3)
-        return self.merge_heads(out)
+            out = windowed_attention(q_aug, k_win, v_win, self.scale, bias, self.dropout_p)
+            out = out.view(b, tiles_h, tiles_w, heads, ws, ws, -1).permute(0, 1, 4, 2, 5, 3, 6)
+            out = out.reshape(b, tiles_h * ws, tiles_w * ws, heads, -1)[:, :h, :w]
+            out = combine_summary(out.reshape(b, h * w, heads, -1), long_out)  # [B, HW, h, d]
+            if g:
+                out_heads = out.transpose(1, 2)
+                out_g, _ = summary_attention(split_heads(q[:, :g], heads) * self.scale,
+                                             torch.cat([k_g, out_heads], 2),
+                                             torch.cat([v_g, out_heads], 2))
+                out = torch.cat([out_g.transpose(1, 2), out], 1)
+            out = out.reshape(b, n_all, c)
+        return self.output(out, x.dtype)
 
     def extra_repr(self) -> str:
         return (f'{super().extra_repr()}, window_size={self.window_size}, '
-                f'rel_pos_bias={self.rel_pos_table is not None}')
+                f'rel_pos_bias={self.rel_pos_table is not None}, '
+                f'num_global_tokens={self.num_global_tokens}')

@@ -2,59 +2,135 @@
 
 * :class:`DynamicProjection` -- the long-range branch, Sec. 3.1:
   ``P_i = softmax_n(X W_i^P)`` (n x r), ``K_bar_i = P_i^T K_i``, ``V_bar_i = P_i^T V_i``.
-* :class:`DualLayerNorm` -- Sec. 3.2: ``LN_L`` on the long-range and ``LN_S`` on the short-range
-  keys/values, so that the two branches enter the joint softmax at the same scale.
-* :func:`joint_attention` -- Eq. (4): ONE softmax over the concatenated scores
-  ``[Q K_short^T ; Q K_bar^T] / sqrt(d)`` with the matching values ``[V_short ; V_bar]``.
-* :class:`LongShortAttentionBase` -- q/k/v and output projections plus the two pieces above.
+* :class:`DualLayerNorm` -- Sec. 3.2: ``LN_S`` on the short-range and ``LN_L`` on the long-range
+  keys/values. As in the official code both are ``LayerNorm(C)`` over all channels, applied
+  before the split into heads (C affine parameters per branch).
+* :func:`summary_attention` and :func:`windowed_attention` -- Eq. (4), ONE softmax over
+  ``[Q K_short^T ; Q K_bar^T] / sqrt(d)``, computed without copying the long-range keys into
+  every window: the long-range (and global) keys enter each window as ONE summary key whose score
+  is their log-sum-exp and whose value is their softmax average. This is exact::
+
+      sum_j e^{s_j} v_j over the long keys  ==  e^{lse} * out_long
+
+  so softmax over ``[window scores ; lse]`` with values ``[V_window ; out_long]`` is the joint
+  softmax. Padding validity and the summary score ride in two extra channels of q/k/v, so the
+  windows go through ``F.scaled_dot_product_attention`` without a mask as large as the scores.
+* :class:`LongShortAttentionBase` -- q/k/v and output projections plus the pieces above.
 """
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.model import BaseModule
 
+#: Additive score of a masked key: finite (so ``0 * NEG`` stays 0 inside dot products) and far
+#: below any real score, so ``exp`` underflows to exactly 0.
+NEG = -1e30
+#: Channels appended to q/k/v by :func:`augment_kv` / :func:`augment_queries`.
+EXTRA_CHANNELS = 2
 
-def masked_softmax(logits: torch.Tensor, valid: torch.Tensor, dim: int) -> torch.Tensor:
-    """Softmax (fp32 at least) over ``dim`` restricted to ``valid``; all-invalid slices give 0."""
-    logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
-    return logits.masked_fill(~valid, torch.finfo(logits.dtype).min).softmax(dim) * valid
+
+def compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """Attention runs in fp32 at least (fp64 stays fp64)."""
+    return torch.promote_types(dtype, torch.float32)
 
 
-def joint_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, allowed: torch.Tensor,
-                    bias: torch.Tensor | None = None, dropout_p: float = 0.) -> torch.Tensor:
-    """Windowed attention with ONE softmax over short- and long-range keys (Eq. 4), in fp32.
+def split_heads(t: torch.Tensor, num_heads: int) -> torch.Tensor:
+    """``[B, N, C]`` -> ``[B, h, N, C / h]`` (a view)."""
+    b, n, c = t.shape
+    return t.view(b, n, num_heads, c // num_heads).transpose(1, 2)
 
-    Args:
-        q: ``[B, h, T, Lq, d]`` queries of T windows.
-        k, v: ``[B, h, T, Lk, d]`` the window's keys/values, short-range then long-range ones.
-        allowed: bool, broadcastable to ``[B, h, T, Lq, Lk]``; False entries get zero weight.
-        bias: optional additive score bias broadcastable to ``[B, h, T, Lq, Lk]``.
 
-    Returns ``[B, h, T, Lq, d]`` in ``q``'s dtype. Rows without any allowed key return zeros
-    (no NaN), and masked keys receive exactly zero gradient.
+def merge_heads(t: torch.Tensor) -> torch.Tensor:
+    """``[B, h, N, d]`` -> ``[B, N, h d]``."""
+    b, h, n, d = t.shape
+    return t.transpose(1, 2).reshape(b, n, h * d)
+
+
+def summary_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                      allowed: torch.Tensor | None = None,
+                      bias: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Dense attention of scaled queries ``q [..., n, d]`` over a small key set ``k, v``.
+
+    Returns the softmax-averaged values ``[..., n, d]`` and the log-sum-exp of the scores
+    ``[..., n, 1]``. ``allowed`` (bool) and ``bias`` broadcast to the scores ``[..., n, m]``. A row
+    without any allowed key gets a log-sum-exp near :data:`NEG`, i.e. zero weight in
+    :func:`windowed_attention`.
     """
-    out_dtype = q.dtype
-    dtype = torch.promote_types(q.dtype, torch.float32)
-    b, h, t, lq, d = q.shape
-    lk = k.shape[-2]
-    with torch.autocast(device_type=q.device.type, enabled=False):
-        mask = torch.zeros((), dtype=dtype, device=q.device).masked_fill(
-            ~allowed, torch.finfo(dtype).min)
-        if bias is not None:
-            mask = mask + bias.to(dtype)
-        mask = mask.expand(b, h, t, -1, lk).reshape(b * h, t, mask.shape[-2], lk)
-        out = F.scaled_dot_product_attention(
-            q.to(dtype).reshape(b * h, t, lq, d), k.to(dtype).reshape(b * h, t, lk, d),
-            v.to(dtype).reshape(b * h, t, lk, d), attn_mask=mask, dropout_p=dropout_p)
-        out = out.view(b, h, t, lq, d) * allowed.any(-1, keepdim=True)
-    return out.to(out_dtype)
+    scores = q @ k.transpose(-1, -2)
+    if bias is not None:
+        scores = scores + bias
+    if allowed is not None:
+        scores = scores.masked_fill(~allowed, NEG)
+    lse = scores.logsumexp(-1, keepdim=True)
+    return torch.exp(scores - lse) @ v, lse
+
+
+def augment_kv(k: torch.Tensor, v: torch.Tensor, valid: torch.Tensor | None = None,
+               pad: tuple[int, ...] = ()) -> tuple[torch.Tensor, torch.Tensor]:
+    """Append the validity and summary channels: ``k -> [k, 0 | NEG, 0]``, ``v -> [v, 0, 0]``.
+
+    ``pad`` pads the dims before the channels as in ``F.pad`` (zeros), in the same copy.
+    ``valid`` (bool, broadcastable to the padded ``k.shape[:-1]``) marks real keys; an invalid key
+    gets the score :data:`NEG` from the query's validity channel (always 1).
+    """
+    k = F.pad(k, (0, EXTRA_CHANNELS) + tuple(pad))
+    if valid is not None:
+        k[..., -2] = torch.where(valid, 0., NEG)
+    return k, F.pad(v, (0, EXTRA_CHANNELS) + tuple(pad))
+
+
+def augment_queries(q: torch.Tensor, lse: torch.Tensor | None, scale: float,
+                    pad: tuple[int, ...] = ()) -> torch.Tensor:
+    """``q [..., d] -> [q, 1, lse / scale]``: the validity channel and the summary score of
+    :func:`summary_attention` (``lse [..., 1]``). ``pad`` as in :func:`augment_kv`."""
+    out = F.pad(q, (0, EXTRA_CHANNELS) + tuple(pad))
+    out[..., -2] = 1
+    if lse is not None:
+        out[..., -1:] = F.pad(lse, (0, 0) + tuple(pad)) / scale
+    return out
+
+
+def stack_windows(windows: torch.Tensor, batch_shape: tuple[int, int], summary: bool,
+                  value: bool) -> torch.Tensor:
+    """Copy a (strided) view of augmented windows into ``[X, Y, L (+ 1), d + 2]``.
+
+    ``windows`` has ``X * Y`` windows of ``L`` keys, laid out so that it is a view of the first
+    ``L`` slots (e.g. ``[B, h, T, L, d + 2]`` for ``batch_shape = (B h, T)``). With ``summary``
+    the last slot is the summary key ``[0, 0, 1]`` (``value``: ``[0, 1, 0]``).
+    """
+    d = windows.shape[-1]
+    slots = windows.numel() // (batch_shape[0] * batch_shape[1] * d)
+    out = windows.new_empty(*batch_shape, slots + summary, d)
+    out[:, :, :slots].view(windows.shape).copy_(windows)
+    if summary:
+        out[:, :, slots:].zero_()
+        out[:, :, slots:, -2 if value else -1] = 1
+    return out
+
+
+def windowed_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float,
+                       bias: torch.Tensor | None = None, dropout_p: float = 0.) -> torch.Tensor:
+    """One softmax per window over augmented q/k/v (``[X, Y, L, d + 2]``, see :func:`augment_kv`,
+    :func:`augment_queries`, :func:`append_summary_slot`). ``bias`` is an additive score bias
+    broadcastable to ``[X, Y, Lq, Lk]``. Returns ``[X, Y, Lq, d + 2]``; combine it with the
+    long-range average by :func:`combine_summary`."""
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=dropout_p,
+                                          scale=scale)
+
+
+def combine_summary(out: torch.Tensor, long_out: torch.Tensor | None) -> torch.Tensor:
+    """``out [..., d + 2]`` of :func:`windowed_attention` -> ``[..., d]``: the window part plus the
+    summary key's weight times the long-range average ``long_out [..., d]``."""
+    d = out.shape[-1] - EXTRA_CHANNELS
+    if long_out is None:
+        return out[..., :d]
+    return torch.addcmul(out[..., :d], out[..., d:d + 1], long_out)
 
 
 class DynamicProjection(nn.Module):
     """Long-range branch: ``P = softmax over positions of (X W^P)``, ``K_bar = P^T K`` (Sec. 3.1).
 
-    ``r = dp_rank`` projected vectors per head. :meth:`forward` works on any leading dims, so the
-    causal module can apply it per segment by inserting a segment dim.
+    ``r = dp_rank`` projected vectors per head.
     """
 
     def __init__(self, embed_dims: int, num_heads: int, dp_rank: int):
@@ -62,35 +138,40 @@ class DynamicProjection(nn.Module):
         self.num_heads, self.dp_rank = num_heads, dp_rank
         self.proj = nn.Linear(embed_dims, num_heads * dp_rank)
 
-    def logits(self, x: torch.Tensor) -> torch.Tensor:
-        """``x [B, N, C]`` -> ``X W^P`` as ``[B, h, N, r]``."""
+    def weights(self, x: torch.Tensor, valid: torch.Tensor | None = None,
+                segment: int | None = None) -> torch.Tensor:
+        """``P^T`` as ``[B, h, r, N]`` (softmax over all N positions), or with ``segment = l``
+        ``[B, h, G, r, l]`` (softmax inside each segment of ``l`` positions; ``N = G l``).
+        ``valid [B, N]`` (bool) masks positions out of the softmax."""
         b, n, _ = x.shape
-        return self.proj(x).view(b, n, self.num_heads, self.dp_rank).transpose(1, 2)
-
-    @staticmethod
-    def forward(logits: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-                valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``logits [..., n, r]``, ``k, v [..., n, d]``, ``valid`` bool ``[..., n, 1]`` ->
-        ``K_bar, V_bar [..., r, d]`` (fp32); padded positions are masked before the softmax."""
-        p = masked_softmax(logits, valid, dim=-2)
-        with torch.autocast(device_type=k.device.type, enabled=False):
-            p_t = p.transpose(-1, -2).to(torch.promote_types(k.dtype, torch.float32))
-            return p_t @ k.to(p_t.dtype), p_t @ v.to(p_t.dtype)
+        logits = self.proj(x).view(b, n, self.num_heads, self.dp_rank)
+        logits = logits.to(compute_dtype(logits.dtype))
+        if valid is not None:
+            logits = logits.masked_fill(~valid[:, :, None, None], NEG)
+        if segment is None:
+            return logits.permute(0, 2, 3, 1).softmax(-1)
+        return logits.view(b, n // segment, segment, self.num_heads,
+                           self.dp_rank).permute(0, 3, 1, 4, 2).softmax(-1)
 
 
 class DualLayerNorm(nn.Module):
-    """Separate LayerNorms for the short-range (``LN_S``) and long-range (``LN_L``) keys/values."""
+    """``LN_S`` (short range) and ``LN_L`` (long range), each ``LayerNorm(C)`` over all channels.
 
-    def __init__(self, head_dims: int):
+    Official names: 1D (LRA) ``dual_ln_l`` / ``dual_ln_s``, 2D (ViL) ``dual_ln_full`` /
+    ``dual_ln_dp``, causal ``dual_ln_win`` / ``dual_ln_dproj`` (see
+    :func:`convert_official_ls_state_dict`).
+    """
+
+    def __init__(self, embed_dims: int):
         super().__init__()
-        self.short = nn.LayerNorm(head_dims)
-        self.long = nn.LayerNorm(head_dims)
+        self.short = nn.LayerNorm(embed_dims)
+        self.long = nn.LayerNorm(embed_dims)
 
-    def forward_short(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.short(k), self.short(v)
-
-    def forward_long(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.long(k), self.long(v)
+    def long_heads(self, t: torch.Tensor) -> torch.Tensor:
+        """``LN_L`` of per-head vectors ``[B, h, m, d]``: over the C channels of each of the ``m``
+        long-range vectors, i.e. across heads."""
+        b, h, m, d = t.shape
+        return split_heads(self.long(merge_heads(t)), h)
 
 
 class LongShortAttentionBase(BaseModule):
@@ -101,7 +182,8 @@ class LongShortAttentionBase(BaseModule):
     """
 
     def __init__(self, embed_dims: int, num_heads: int, dp_rank: int, qkv_bias: bool = True,
-                 attn_drop: float = 0., proj_drop: float = 0., init_cfg: dict | None = None):
+                 attn_drop: float = 0., proj_drop: float = 0., proj_bias: bool = True,
+                 init_cfg: dict | None = None):
         super().__init__(init_cfg=init_cfg)
         if embed_dims % num_heads:
             raise ValueError(f'embed_dims={embed_dims} not divisible by num_heads={num_heads}')
@@ -109,23 +191,33 @@ class LongShortAttentionBase(BaseModule):
             raise ValueError(f'dp_rank must be >= 0, got {dp_rank}')
         self.embed_dims, self.num_heads, self.dp_rank = embed_dims, num_heads, dp_rank
         self.head_dims = embed_dims // num_heads
+        self.scale = self.head_dims ** -0.5
         self.qkv = nn.Linear(embed_dims, 3 * embed_dims, bias=qkv_bias)
         self.dynamic_proj = DynamicProjection(embed_dims, num_heads, dp_rank) if dp_rank else None
-        self.dual_ln = DualLayerNorm(self.head_dims)
+        self.dual_ln = DualLayerNorm(embed_dims)
         self.attn_drop = attn_drop
-        self.proj = nn.Linear(embed_dims, embed_dims)
+        self.proj = nn.Linear(embed_dims, embed_dims, bias=proj_bias)
         self.proj_drop = nn.Dropout(proj_drop)
 
-    def split_qkv(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``x [B, N, C]`` -> q, k, v ``[B, h, N, d]``."""
-        b, n, _ = x.shape
-        qkv = self.qkv(x).view(b, n, 3, self.num_heads, self.head_dims).permute(2, 0, 3, 1, 4)
-        return qkv[0], qkv[1], qkv[2]
+    def project(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``x [B, N, C]`` -> ``Q``, ``LN_S(K)``, ``LN_S(V)``, each ``[B, N, C]`` in the compute
+        dtype (LN over all C channels, before the head split)."""
+        q, k, v = self.qkv(x).chunk(3, dim=-1)
+        dtype = compute_dtype(q.dtype)
+        return q.to(dtype), self.dual_ln.short(k).to(dtype), self.dual_ln.short(v).to(dtype)
 
-    def merge_heads(self, out: torch.Tensor) -> torch.Tensor:
-        """``[B, h, N, d]`` -> projected ``[B, N, C]``."""
-        b, _, n, _ = out.shape
-        return self.proj_drop(self.proj(out.transpose(1, 2).reshape(b, n, self.embed_dims)))
+    def compress(self, x: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                 valid: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Long-range keys/values ``LN_L(P^T K), LN_L(P^T V)`` as ``[B, h, r, d]`` from
+        ``k, v [B, N, C]`` (what the 1D and 2D official modules compress: ``LN_S(K), LN_S(V)``)."""
+        p_t = self.dynamic_proj.weights(x, valid)
+        h = self.num_heads
+        return (self.dual_ln.long_heads(p_t @ split_heads(k, h)),
+                self.dual_ln.long_heads(p_t @ split_heads(v, h)))
+
+    def output(self, out: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """``[B, N, C]`` attention output -> projected, in the input dtype."""
+        return self.proj_drop(self.proj(out.to(dtype)))
 
     @property
     def dropout_p(self) -> float:
