@@ -60,11 +60,12 @@ def b0_export(tmp_path_factory):
 
 
 def test_b0_dynamic_export_passes_gate_and_runs_any_size(b0_export):
-    from mmseg_ext.deploy import OnnxSegmentor, SegmentorGraph, load_segmentor
+    from mmseg_ext.apis import init_segmentor
+    from mmseg_ext.deploy import OnnxSegmentor, SegmentorGraph
     ckpt, onnx_file, stdout = b0_export
     assert 'H x W free' in stdout and 'built-in ade20k data' in stdout
     assert_gate_passed(stdout)
-    graph = SegmentorGraph(load_segmentor(osp.join(REPO, B0_TOY), ckpt))
+    graph = SegmentorGraph(init_segmentor(osp.join(REPO, B0_TOY), ckpt))
     session = OnnxSegmentor(onnx_file)
     assert session.static_shape is None
     for shape in [(96, 160), (67, 93)]:
@@ -109,12 +110,12 @@ def test_infer_onnxruntime_matches_pytorch_inference(b0_export, toy_ade20k, tmp_
     import mmcv
     from mmseg.apis import inference_model
 
-    from mmseg_ext.deploy import load_segmentor
+    from mmseg_ext.apis import init_segmentor
     ckpt, onnx_file, _ = b0_export
     images = osp.join(toy_ade20k, 'images/validation')
     run_tool('tools/infer.py', B0_TOY, onnx_file, images, '--out-dir', str(tmp_path),
              '--backend', 'onnxruntime')
-    model = load_segmentor(osp.join(REPO, B0_TOY), ckpt)
+    model = init_segmentor(osp.join(REPO, B0_TOY), ckpt)
     names = sorted(p.name for p in (tmp_path / 'label_maps').glob('*.png'))
     assert len(names) == 4
     for name in names:

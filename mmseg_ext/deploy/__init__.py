@@ -4,8 +4,8 @@ ONNX Runtime (tools/deployment/pytorch2onnx.py, tools/infer.py, benchmark.py).""
 from .graph import SegmentorGraph, logits_to_labels, resize_logits
 from .onnx import OnnxSegmentor, export_onnx
 from .parity import ParityReport, parity_gate, real_samples
-from .predictor import Predictor, build_predictor, load_segmentor
+from .predictor import Predictor, build_predictor
 
 __all__ = ['OnnxSegmentor', 'ParityReport', 'Predictor', 'SegmentorGraph', 'build_predictor',
-           'export_onnx', 'load_segmentor', 'logits_to_labels', 'parity_gate', 'real_samples',
+           'export_onnx', 'logits_to_labels', 'parity_gate', 'real_samples',
            'resize_logits']

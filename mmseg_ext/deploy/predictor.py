@@ -13,24 +13,6 @@ from .graph import SegmentorGraph, logits_to_labels, resize_logits
 BACKENDS = ('pytorch', 'onnxruntime')
 
 
-def load_segmentor(config, checkpoint=None, device='cpu'):
-    """mmseg's ``init_model`` with the exact-match check of tools/test.py: a checkpoint that
-    does not fit the config is refused, naming the keys. Eval mode; ``dataset_meta`` (classes,
-    palette) from the checkpoint, else from the config's test set."""
-    from mmengine.runner import load_checkpoint
-    from mmseg.apis import init_model
-
-    from ..utils import check_checkpoint_matches
-    model = init_model(config, None, device='cpu')
-    meta = {}
-    if checkpoint:
-        check_checkpoint_matches(model, checkpoint)
-        meta = load_checkpoint(model, checkpoint, map_location='cpu', logger='silent')
-        meta = meta.get('meta', {}) if isinstance(meta, dict) else {}
-    model.dataset_meta = meta.get('dataset_meta') or _dataset_meta(model.cfg)
-    return model.to(device).eval()
-
-
 def test_pipeline(cfg):
     """The config's test pipeline without annotations, reading images given as arrays (what
     ``mmseg.apis.inference_model`` runs)."""
@@ -104,7 +86,8 @@ def build_predictor(config, checkpoint, backend='pytorch', device='cpu', compile
     ``inference_model``, the reference the others are checked against."""
     from mmengine.config import Config
 
-    from ..apis import load_config
+    from ..apis import init_segmentor, load_config
+    from ..apis.inference import test_set_metainfo
     from .onnx import OnnxSegmentor
     cfg = config if isinstance(config, Config) else load_config(config)
     if backend not in BACKENDS:
@@ -117,9 +100,9 @@ def build_predictor(config, checkpoint, backend='pytorch', device='cpu', compile
         predict = Predictor(cfg, lambda x: session.run(x.numpy(), all_outputs=True)[-1],
                             head_cfg.get('align_corners', False), head_cfg.get('threshold'),
                             session.static_shape)
-        palette = _dataset_meta(cfg)['palette']
+        palette = test_set_metainfo(cfg)['palette']
         return predict, palette
-    model = load_segmentor(cfg, checkpoint, device)
+    model = init_segmentor(cfg, checkpoint, device)
     palette = model.dataset_meta['palette']
     if compile:
         graph = torch.compile(SegmentorGraph(model).eval())
@@ -131,12 +114,3 @@ def build_predictor(config, checkpoint, backend='pytorch', device='cpu', compile
     def predict(img):
         return inference_model(model, img).pred_sem_seg.data[0].cpu().numpy().astype(np.uint8)
     return predict, palette
-
-
-def _dataset_meta(cfg):
-    """Classes and palette of the config's test set, without reading its files."""
-    from mmengine.registry import init_default_scope
-    from mmseg.registry import DATASETS
-    init_default_scope(cfg.get('default_scope', 'mmseg'))
-    dataset = dict(cfg.test_dataloader.dataset, lazy_init=True)
-    return DATASETS.build(dataset).metainfo

@@ -25,11 +25,6 @@ import os
 import subprocess
 import sys
 
-import torch
-from torch import nn
-
-from mmseg_ext.utils.timing import round_robin
-
 ARCH = {
     'b0': dict(dims=[32, 64, 160, 256], depths=[2, 2, 2, 2], head=256),
     'b1': dict(dims=[64, 128, 320, 512], depths=[2, 2, 2, 2], head=256),
@@ -47,51 +42,23 @@ MODEL_TARGET = {'b0': 1.2, 'b1': 1.2}
 BACKBONE_TARGET = 1.2
 
 
-class _Segmentor(nn.Module):
-    """backbone + decode head returning 1/4-resolution logits (what each peer's model does)."""
-
-    def __init__(self, backbone, head):
-        super().__init__()
-        self.backbone, self.head = backbone, head
-
-    def forward(self, x):
-        return self.head(self.backbone(x))
-
-
-class _HFBackbone(nn.Module):
-
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x):
-        return self.model(pixel_values=x, output_hidden_states=True).hidden_states
-
-
-class _HFFull(nn.Module):
-
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x):
-        return self.model(pixel_values=x).logits
-
-
 def build_models(arch, only=None):
     """{name: (backbone, full model)}; mmseg's backbone weights are copied into ours.
-    ``only`` builds one of them (for the memory measurements)."""
+    ``only`` builds one of them (for the memory measurements). A full model is backbone + decode
+    head returning 1/4-resolution logits (what each peer's model does)."""
+    import mmseg_ext  # noqa: F401, I001  (first: its compat fixes let mmseg / mmdet import)
+    import torch
+    from torch import nn
     a = ARCH[arch]
     bn = dict(type='BN', requires_grad=True)
     torch.manual_seed(0)
     models = {}
     if only in (None, 'mmseg_ext'):
-        import mmseg_ext  # noqa: F401
         from mmseg_ext.models.backbones.mit import MiT
         from mmseg_ext.models.decode_heads import AllMLPHead
         ours = MiT(arch=arch)
         ours.init_weights()
-        models['mmseg_ext'] = (ours, _Segmentor(ours, AllMLPHead(
+        models['mmseg_ext'] = (ours, nn.Sequential(ours, AllMLPHead(
             in_channels=a['dims'], in_index=[0, 1, 2, 3], channels=a['head'],
             num_classes=NUM_CLASSES, norm_cfg=bn, align_corners=False)))
     if only in (None, 'mmseg'):
@@ -99,7 +66,7 @@ def build_models(arch, only=None):
         from mmseg.models.decode_heads import SegformerHead
         mmseg_bb = MixVisionTransformer(embed_dims=a['dims'][0], num_layers=a['depths'],
                                         num_heads=[1, 2, 5, 8], drop_path_rate=0.1)
-        models['mmseg'] = (mmseg_bb, _Segmentor(mmseg_bb, SegformerHead(
+        models['mmseg'] = (mmseg_bb, nn.Sequential(mmseg_bb, SegformerHead(
             in_channels=a['dims'], in_index=[0, 1, 2, 3], channels=256,
             num_classes=NUM_CLASSES, norm_cfg=bn, align_corners=False)))
         if only is None:
@@ -110,14 +77,19 @@ def build_models(arch, only=None):
         config = transformers.SegformerConfig(
             hidden_sizes=a['dims'], depths=a['depths'], decoder_hidden_size=a['head'],
             num_labels=NUM_CLASSES)
-        hf_full = transformers.SegformerForSemanticSegmentation(config)
-        models['transformers'] = (_HFBackbone(hf_full.segformer), _HFFull(hf_full))
+        hf_full = transformers.SegformerForSemanticSegmentation(config).eval()
+        models['transformers'] = (
+            lambda x: hf_full.segformer(pixel_values=x, output_hidden_states=True).hidden_states,
+            lambda x: hf_full(pixel_values=x).logits)
     for backbone, full in models.values():
-        backbone.eval(), full.eval()
+        if isinstance(backbone, nn.Module):
+            backbone.eval(), full.eval()
     return models
 
 
 def inference(model, x):
+    import torch
+
     def run():
         with torch.inference_mode():
             model(x)
@@ -127,6 +99,8 @@ def inference(model, x):
 def training_step(model, x, target):
     """A closure running one step; the model stays in train mode, AdamW state is created in
     the warm-up call."""
+    import torch
+    from torch import nn
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
 
@@ -150,6 +124,7 @@ def _status_mib(field):
 def memory_child(arch, name, mode, size):
     """Build only this model, reset the kernel's peak-RSS mark (/proc/self/clear_refs), then run
     one forward (``mode`` 'infer') or two training steps ('train'); print VmHWM growth in MiB."""
+    import torch
     full = build_models(arch, only=name)[name][1]
     x = torch.randn(1, 3, size, size)
     if mode == 'train':
@@ -175,6 +150,9 @@ def peak_mib(arch, name, mode, size, threads):
 
 
 def bench_case(arch, size, args):
+    import torch
+
+    from mmseg_ext.utils.timing import round_robin
     models = build_models(arch)
     x = torch.randn(1, 3, size, size)
     target = torch.randint(0, NUM_CLASSES, (1, size, size))
@@ -234,7 +212,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--cases', nargs='+', default=DEFAULT_CASES,
                         help='ARCH:SIZE items (square inputs), e.g. b0:512 b5:640')
-    parser.add_argument('--threads', type=int, default=2)
+    parser.add_argument('--threads', type=int, default=2, help='torch intra-op threads')
     parser.add_argument('--repeat', type=int, default=10, help='inference rounds (median)')
     parser.add_argument('--train-repeat', type=int, default=3, help='training-step rounds')
     parser.add_argument('--train-peers', nargs='*', default=['mmseg'], choices=PEERS,
@@ -243,6 +221,7 @@ def main():
     parser.add_argument('--json', help='also write the results here')
     parser.add_argument('--memory-child', nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    import torch
     torch.set_num_threads(args.threads)
     if args.memory_child:
         arch, name, mode, size = args.memory_child

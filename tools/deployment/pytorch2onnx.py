@@ -53,10 +53,10 @@ def main(argv=None):
     import tempfile
 
     import mmseg_ext  # noqa: F401  (registers modules, applies compat fixes)
-    from mmseg_ext.apis import load_config
-    from mmseg_ext.deploy import export_onnx, load_segmentor, parity_gate, real_samples
+    from mmseg_ext.apis import init_segmentor, load_config
+    from mmseg_ext.deploy import export_onnx, parity_gate, real_samples
     cfg = load_config(args.config, args.cfg_options)
-    model = load_segmentor(cfg, args.checkpoint)
+    model = init_segmentor(cfg, args.checkpoint)
     if not args.verify_only:
         shape = args.shape or cfg.model.data_preprocessor.get('size') or (512, 512)
         export_onnx(model, args.out, tuple(shape), args.dynamic, args.output)
