@@ -51,11 +51,13 @@ def assert_gate_passed(stdout):
 
 @pytest.fixture(scope='module')
 def b0_export(tmp_path_factory):
-    """The toy SegFormer-B0 exported with free H and W; the gate on 3 built-in images."""
+    """The toy SegFormer-B0 exported with free H and W; the gate on 3 built-in images (the
+    config's data root is pointed at a missing folder, whatever data/ holds)."""
     tmp = tmp_path_factory.mktemp('onnx_b0')
     ckpt = random_checkpoint(B0_TOY, tmp / 'b0.pth')
     onnx_file = str(tmp / 'b0.onnx')
-    proc = run_tool(EXPORT, B0_TOY, ckpt, '--out', onnx_file, '--dynamic', '--num-images', '3')
+    proc = run_tool(EXPORT, B0_TOY, ckpt, '--out', onnx_file, '--dynamic', '--num-images', '3',
+                    '--cfg-options', f'test_dataloader.dataset.data_root={tmp / "absent"}')
     return ckpt, onnx_file, proc.stdout
 
 

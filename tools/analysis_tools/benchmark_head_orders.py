@@ -10,12 +10,6 @@ with n_i = n_0 / 4^i. Both give the same result (exactly, up to float round-off)
 """
 import argparse
 
-import torch
-import torch.nn.functional as F
-
-from mmseg_ext.models.layout import to_map, to_seq
-from mmseg_ext.utils.timing import round_robin
-
 HEADS = {  # in_channels, C
     'b0': ([32, 64, 160, 256], 256),
     'b1': ([64, 128, 320, 512], 256),
@@ -24,15 +18,23 @@ HEADS = {  # in_channels, C
 
 
 def project(x, weight):
+    import torch.nn.functional as F
+
+    from mmseg_ext.models.layout import to_map, to_seq
     return to_map(F.linear(to_seq(x), weight), x.shape[2:])
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--shape', type=int, default=512, help='square input side')
-    parser.add_argument('--threads', type=int, default=1)
-    parser.add_argument('--repeat', type=int, default=10)
+    parser.add_argument('--threads', type=int, default=1, help='torch intra-op threads')
+    parser.add_argument('--repeat', type=int, default=10,
+                        help='interleaved timed runs per order; the median is printed')
     args = parser.parse_args()
+    import torch
+    import torch.nn.functional as F
+
+    from mmseg_ext.utils.timing import round_robin
     torch.set_num_threads(args.threads)
     size = (args.shape // 4, ) * 2
     print(f'input {args.shape}x{args.shape}, {args.threads} threads, median ms of '
