@@ -84,13 +84,15 @@ class LSAttention1d(LongShortAttentionBase):
             size = w + 2 * halo + 2  # segment, halo each side, two summary slots
             k_win, v_win = (t.flatten(2, 3)[:, :, w - halo:].unfold(2, size, w + 1).transpose(
                 -1, -2).flatten(0, 1) for t in (k_lay, v_lay))  # [B h, T, size, d + 2] views
-            q_aug = augment_queries(split_heads(q, h), lse, self.scale,
-                                    pad=(0, pad)).view(b * h, segs, w, -1)
+            q_aug = augment_queries(split_heads(q, h), lse, self.scale)
+            if pad:
+                q_aug = F.pad(q_aug, (0, 0, 0, pad))
+            q_aug = q_aug.view(b * h, segs, w, -1)
             out = windowed_attention(q_aug, k_win, v_win, self.scale, dropout_p=self.dropout_p)
             out = combine_summary(out.view(b, h, segs * w, -1)[:, :, :n], long_out)
             out = merge_heads(out)
             if valid is not None:
-                out = out.masked_fill(~valid[..., None], 0)
+                out = out.masked_fill_(~valid[..., None], 0)
         return self.output(out, x.dtype)
 
     def block_layout(self, k: torch.Tensor, v: torch.Tensor, valid: torch.Tensor | None,
@@ -112,10 +114,16 @@ class LSAttention1d(LongShortAttentionBase):
         slot[:, w] = 1
         out = []
         for t, is_value in ((k, False), (v, True)):
-            buf = t.new_zeros(b, h, segs + 2, w + 1, d + 2)
-            buf[:, :, 1:-1, :w, :d] = F.pad(t, (0, 0, 0, pad)).unflatten(2, (segs, w))
+            buf = t.new_empty(b, h, segs + 2, w + 1, d + 2)
+            for empty in (buf[:, :, 0], buf[:, :, -1], buf[:, :, 1:-1, w, :d]):
+                empty.zero_()
+            body = buf[:, :, 1:-1, :w, :d]
+            body[:, :, :-1] = t[:, :, :(segs - 1) * w].unflatten(2, (segs - 1, w))
+            body[:, :, -1, :w - pad] = t[:, :, (segs - 1) * w:]
+            body[:, :, -1, w - pad:] = 0
             if is_value:
                 buf[..., d] = slot
+                buf[..., d + 1] = 0
             else:
                 buf[..., d] = torch.where(token_ok | (slot.bool() & summary), 0., NEG)[:, None]
                 buf[..., d + 1] = slot
