@@ -60,11 +60,27 @@ def shared_key_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, head
     The scores are laid out ``[B, h, m, N]``, so that the softmax's reductions over the few
     ``m`` keys run along the long, contiguous ``N`` axis."""
     scores = split_heads(k * scale, heads) @ split_heads(q, heads).transpose(-1, -2)
-    peak = scores.amax(-2, keepdim=True)
-    exp = (scores - peak).exp_()
-    total = exp.sum(-2, keepdim=True)
-    lse = peak + total.log()
-    return (exp / total).transpose(-1, -2) @ split_heads(v, heads), lse.transpose(-1, -2)
+    probs, lse = softmax_lse(scores, -2)
+    return probs.transpose(-1, -2) @ split_heads(v, heads), lse.transpose(-1, -2)
+
+
+def softmax_lse(scores: torch.Tensor, dim: int = -1) -> tuple[torch.Tensor, torch.Tensor]:
+    """``softmax(scores)`` along ``dim`` and the log-sum-exp of the scores (keepdim): the maximum
+    score minus the log of the maximum probability (which is >= 1 / n), so no second exp pass."""
+    probs = scores.softmax(dim)
+    return probs, scores.amax(dim, keepdim=True) - probs.amax(dim, keepdim=True).log()
+
+
+def merge_softmax_parts(outs: list[torch.Tensor], lses: list[torch.Tensor]) -> torch.Tensor:
+    """ONE softmax over several key sets from each set's own softmax average ``outs[i]`` and
+    log-sum-exp ``lses[i]`` (broadcastable): ``sum_i exp(lse_i - lse) out_i``, ``lse`` the
+    log-sum-exp over the sets. A set whose keys are all masked by the finite :data:`NEG` gets
+    weight exactly 0."""
+    weights = torch.stack(lses).softmax(0)
+    out = outs[0] * weights[0]
+    for part, weight in zip(outs[1:], weights[1:]):
+        out = torch.addcmul(out, part, weight)
+    return out
 
 
 def augment_kv(k: torch.Tensor, v: torch.Tensor, valid: torch.Tensor | None = None,

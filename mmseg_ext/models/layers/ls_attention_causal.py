@@ -7,7 +7,14 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.registry import MODELS
 
-from .ls_attention_base import LongShortAttentionBase, merge_heads, split_heads
+from .ls_attention_base import (
+    NEG,
+    LongShortAttentionBase,
+    merge_heads,
+    merge_softmax_parts,
+    softmax_lse,
+    split_heads,
+)
 
 
 def sinusoid(positions: torch.Tensor, dims: int) -> torch.Tensor:
@@ -217,21 +224,22 @@ class CausalLSAttention1d(LongShortAttentionBase):
                 pos.storage_offset() + r * segs))
         seen = torch.arange(cols, device=q.device) < r * (
             first_seg + torch.arange(segs, device=q.device))[:, None]
-        scores.view(b, h, segs, seg, cols).masked_fill_(~seen[:, None], -math.inf)
+        # finite: a query may see none of these keys (its part then gets weight 0)
+        scores.view(b, h, segs, seg, cols).masked_fill_(~seen[:, None], NEG)
         return scores
 
     def joint_softmax(self, parts: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
-        """ONE softmax over all parts' scores (in place), times their values: ``[B, h, N, d]``.
-        ``parts``: ``(scores, values)`` whose scores' rows flatten to the ``N`` queries."""
+        """ONE softmax over all parts' scores, times their values: ``[B, h, N, d]``. ``parts``:
+        ``(scores, values)`` whose scores' rows flatten to the ``N`` queries; each part's softmax
+        runs on its own and the parts are merged by their log-sum-exps (exact)."""
         b, h, n = parts[0][0].shape[0], parts[0][0].shape[1], parts[0][0].shape[2:-1].numel()
-        peak = torch.stack([s.detach().view(b, h, n, -1).amax(-1) for s, _ in parts]).amax(0)
-        total, out = 0, 0
+        outs, lses = [], []
         for scores, values in parts:
-            scores.sub_(peak.view(*scores.shape[:-1], 1)).exp_()
-            total = total + scores.sum(-1).view(b, h, n, 1)
-            probs = F.dropout(scores, self.dropout_p, self.training)
-            out = out + (probs @ values).view(b, h, n, -1)
-        return out.div_(total)
+            probs, lse = softmax_lse(scores)
+            probs = F.dropout(probs, self.dropout_p, self.training)
+            outs.append((probs @ values).view(b, h, n, -1))
+            lses.append(lse.view(b, h, n, 1))
+        return merge_softmax_parts(outs, lses)
 
     def extra_repr(self) -> str:
         return (f'{super().extra_repr()}, window_size={self.window_size}, '
