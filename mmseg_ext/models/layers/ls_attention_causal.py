@@ -203,7 +203,9 @@ class CausalLSAttention1d(LongShortAttentionBase):
                                               (pos.stride(0), pos.stride(1), w * w, w - 1, 1),
                                               pos.storage_offset())
         i, m = torch.arange(w, device=q.device)[:, None], torch.arange(2 * w, device=q.device)
-        scores.masked_fill_((m <= i) | (m > i + w), -math.inf)  # outside (t - w, t]
+        outside = (m <= i) | (m > i + w)  # outside (t - w, t]; an additive mask is the cheaper
+        scores.add_(torch.zeros(outside.shape, dtype=scores.dtype,
+                                device=q.device).masked_fill_(outside, -math.inf))
         if hidden:
             scores[:, :, 0, :, :hidden] = -math.inf
         return scores, v.unfold(2, 2 * w, w).transpose(-1, -2)
@@ -225,7 +227,8 @@ class CausalLSAttention1d(LongShortAttentionBase):
         seen = torch.arange(cols, device=q.device) < r * (
             first_seg + torch.arange(segs, device=q.device))[:, None]
         # finite: a query may see none of these keys (its part then gets weight 0)
-        scores.view(b, h, segs, seg, cols).masked_fill_(~seen[:, None], NEG)
+        scores.view(b, h, segs, seg, cols).add_(torch.zeros(
+            seen.shape, dtype=scores.dtype, device=q.device).masked_fill_(~seen, NEG)[:, None])
         return scores
 
     def joint_softmax(self, parts: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
