@@ -191,14 +191,12 @@ class CausalLSAttention1d(LongShortAttentionBase):
         b, h, n, d = q.shape
         w = self.window_size
         blocks = n // w
-        scores = q.view(b, h, blocks, w, d) @ k.unfold(2, 2 * w, w)
-        if rel is not None:  # (q + u) k^T + (q + v) R_{t - j}^T, u k^T per key, v R^T per offset
-            uk = (k @ self.rel_content_bias[..., None]).squeeze(-1)  # [B, h, (T + 1) w]
-            scores += uk.unfold(2, 2 * w, w)[:, :, :, None]
-            pos = q @ rel.transpose(-1, -2)  # [B, h, T w, w]: distance w - 1 - column
-            pos += (rel @ self.rel_pos_bias[..., None]).transpose(-1, -2)
-            # key column m of query i in a window is at distance i + w - m: a skewed view (the
-            # first column is never in the window)
+        q_content = q if rel is None else q + self.rel_content_bias[:, None]
+        scores = q_content.view(b, h, blocks, w, d) @ k.unfold(2, 2 * w, w)
+        if rel is not None:  # (q + u) k^T above, (q + v) R_{t - j}^T here
+            # [B, h, T w, w], column c at distance w - 1 - c; key column m of query i in a
+            # window is at distance i + w - m: a skewed view (the first column is never in it)
+            pos = (q + self.rel_pos_bias[:, None]) @ rel.transpose(-1, -2)
             scores[..., 1:] += pos.as_strided((b, h, blocks, w, 2 * w - 1),
                                               (pos.stride(0), pos.stride(1), w * w, w - 1, 1),
                                               pos.storage_offset())
