@@ -408,6 +408,8 @@ def test_invalid_arguments_raise():
             torch.randn(1, 6, 8), (2, 3))
     with pytest.raises(ValueError, match=r'key_padding_mask of shape \(2, 5\)'):
         LSAttention1d(8, 2, 2, 1)(torch.randn(1, 5, 8), torch.zeros(2, 5, dtype=torch.bool))
+    with pytest.raises(ValueError, match=r'extra of shape \(1, 8\)'):
+        LSAttention1d(8, 2, 2, 1)(torch.randn(1, 5, 8), extra=torch.randn(1, 8))
     with pytest.raises(ValueError, match=r'memory of shape \(2, 4, 8\)'):
         CausalLSAttention1d(8, 2, 2, 4, 1)(torch.randn(1, 5, 8), torch.randn(2, 4, 8))
     with pytest.raises(ValueError, match='segment_size=4'):
