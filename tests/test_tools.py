@@ -1,6 +1,13 @@
-"""tools/train.py, tools/test.py and tools/dist_train.sh end to end on tiny toy data (CPU):
-exact --resume after a crash, 2-process gloo training, clear errors."""
+"""tools/train.py, tools/test.py, tools/dist_train.sh and tools/slurm_train.sh end to end on tiny
+toy data (CPU): exact --resume after a crash and after SIGTERM (Slurm requeue), two torchrun
+"nodes" with gloo, clear errors."""
+import os
 import os.path as osp
+import re
+import signal
+import socket
+import subprocess
+import sys
 import textwrap
 
 import pytest
@@ -11,7 +18,7 @@ from tests.conftest import REPO, run_tool
 TOY_CONFIG = osp.join(REPO, 'configs/segformer/mit-b0_toy-ade20k.py')
 
 
-def write_config(tmp_path, data_root, max_iters=6, extra=''):
+def write_config(tmp_path, data_root, max_iters=6, extra='', num_workers=0):
     cfg = tmp_path / 'tiny.py'
     cfg.write_text(textwrap.dedent(f"""\
         _base_ = {TOY_CONFIG!r}
@@ -26,7 +33,7 @@ def write_config(tmp_path, data_root, max_iters=6, extra=''):
             dict(type='RandomFlip', prob=0.5),
             dict(type='PackSegInputs'),
         ]
-        loader = dict(num_workers=0, persistent_workers=False)
+        loader = dict(num_workers={num_workers}, persistent_workers=False)
         train_dataloader = dict(batch_size=2, **loader,
                                 dataset=dict(data_root=data_root, pipeline=train_pipeline))
         val_dataloader = dict(**loader, dataset=dict(data_root=data_root))
@@ -42,15 +49,39 @@ def final_weights(work_dir, iteration):
     return ckpt
 
 
-def test_resume_after_crash_matches_uninterrupted_run(tmp_path, toy_ade20k):
-    cfg = write_config(tmp_path, toy_ade20k)
+def assert_same_training_state(work_a, work_b, iteration=6):
+    a, b = final_weights(work_a, iteration), final_weights(work_b, iteration)
+    assert a['meta']['iter'] == b['meta']['iter'] == iteration
+    for key, value in a['state_dict'].items():
+        assert torch.equal(value, b['state_dict'][key]), key
+    for sa, sb in zip(a['optimizer']['state'].values(), b['optimizer']['state'].values()):
+        assert torch.equal(sa['exp_avg'], sb['exp_avg'])
+
+
+@pytest.fixture(scope='module')
+def uninterrupted(tmp_path_factory, toy_ade20k):
+    """Work dir of a 6-iteration run of write_config's config with 2 data loader workers (as
+    the demo), shared by the resume tests."""
+    tmp = tmp_path_factory.mktemp('uninterrupted')
+    work = str(tmp / 'full')
+    run_tool('tools/train.py', write_config(tmp, toy_ade20k, num_workers=2), '--work-dir', work)
+    return work
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return str(s.getsockname()[1])
+
+
+def test_resume_after_crash_matches_uninterrupted_run(tmp_path, toy_ade20k, uninterrupted):
+    cfg = write_config(tmp_path, toy_ade20k, num_workers=2)
     (tmp_path / 'crash').mkdir()
-    crash_cfg = write_config(tmp_path / 'crash', toy_ade20k, extra="""
+    crash_cfg = write_config(tmp_path / 'crash', toy_ade20k, num_workers=2, extra="""
         custom_imports = dict(imports=['mmseg_ext', 'tests.helpers.crash_hook'])
         custom_hooks = [dict(type='RNGStateHook'), dict(type='CrashAfterIterHook', iteration=5)]
         """)
-    full, crashed = str(tmp_path / 'full'), str(tmp_path / 'crashed')
-    run_tool('tools/train.py', cfg, '--work-dir', full)
+    crashed = str(tmp_path / 'crashed')
     # Crash after iteration 5: the last checkpoint is iter_3, iterations 4-5 are lost.
     proc = run_tool('tools/train.py', crash_cfg, '--work-dir', crashed, check=False)
     assert proc.returncode == 3, proc.stderr[-2000:]
@@ -58,21 +89,74 @@ def test_resume_after_crash_matches_uninterrupted_run(tmp_path, toy_ade20k):
     assert not osp.exists(osp.join(crashed, 'iter_6.pth'))
     proc = run_tool('tools/train.py', cfg, '--work-dir', crashed, '--resume')
     assert 'resumed epoch: 0, iter: 3' in proc.stdout + proc.stderr
-    a, b = final_weights(full, 6), final_weights(crashed, 6)
-    assert a['meta']['iter'] == b['meta']['iter'] == 6
-    for key, value in a['state_dict'].items():
-        assert torch.equal(value, b['state_dict'][key]), key
-    for sa, sb in zip(a['optimizer']['state'].values(), b['optimizer']['state'].values()):
-        assert torch.equal(sa['exp_avg'], sb['exp_avg'])
+    assert_same_training_state(uninterrupted, crashed)
 
 
-def test_dist_train_two_processes_on_cpu(tmp_path, toy_ade20k):
+FAKE_SRUN = """#!/usr/bin/env bash
+# srun on one machine: drop srun's options, run the task as Slurm task 0 of 1, in its own
+# process group (the job step) so that it can be signalled as Slurm does: every process of it.
+while [ $# -gt 0 ] && [ "$1" != python ]; do shift; done
+echo $$ > "$SRUN_PID_FILE"
+export SLURM_PROCID=0 SLURM_NTASKS=1 SLURM_LOCALID=0 SLURM_NODELIST=localhost
+export MASTER_ADDR=127.0.0.1
+exec setsid "$@"
+"""
+
+
+def test_sigterm_checkpoints_requeues_and_resumes_exactly(tmp_path, toy_ade20k, uninterrupted):
+    """Slurm preemption through tools/slurm_train.sh (srun stand-in, --launcher slurm): SIGTERM
+    to the trainer and its data loader workers mid-run -> the iteration finishes, a checkpoint
+    is written, exit 75, the script runs the job again with --resume, and the final weights
+    equal an uninterrupted run's bit for bit."""
+    cfg = write_config(tmp_path, toy_ade20k, num_workers=2)
+    bin_dir, pid_file, work = tmp_path / 'bin', tmp_path / 'srun.pid', str(tmp_path / 'work')
+    bin_dir.mkdir()
+    (bin_dir / 'srun').write_text(FAKE_SRUN)
+    (bin_dir / 'python').write_text(f'#!/bin/sh\nexec {sys.executable} "$@"\n')
+    for tool in bin_dir.iterdir():
+        tool.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if not k.startswith('SLURM_')}
+    env.update(PATH=f'{bin_dir}{os.pathsep}{env["PATH"]}', SRUN_PID_FILE=str(pid_file),
+               PYTHONPATH=REPO + os.pathsep + env.get('PYTHONPATH', ''), PYTHONUNBUFFERED='1',
+               OMP_NUM_THREADS='1', MASTER_PORT=free_port(), GPUS='1', GPUS_PER_NODE='1')
+    # Checkpoints only at the end (and on the signal): the resume must use the signal's one.
+    proc = subprocess.Popen(['bash', 'tools/slurm_train.sh', 'partition', 'job', cfg, work,
+                             '--cfg-options', 'default_hooks.checkpoint.interval=100'],
+                            cwd=REPO, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    lines, signalled = [], False
+    for line in proc.stdout:
+        lines.append(line)
+        if not signalled and 'Iter(train) [2/6]' in line:
+            os.killpg(int(pid_file.read_text()), signal.SIGTERM)
+            signalled = True
+    log = ''.join(lines)
+    assert proc.wait(timeout=600) == 0, log[-4000:]
+    stopped = re.search(r'SIGTERM received: saved (\S+) after iteration (\d)', log)
+    assert stopped and 'exiting with code 75' in log, log[-4000:]
+    assert 'training was stopped by a signal after saving a checkpoint; resuming' in log
+    assert stopped.group(1) == osp.join(work, f'iter_{stopped.group(2)}.pth')
+    assert f'resumed epoch: 0, iter: {stopped.group(2)}' in log
+    assert_same_training_state(uninterrupted, work)
+
+
+def test_dist_train_two_nodes_on_localhost(tmp_path, toy_ade20k):
+    """Two torchrun "nodes" (NNODES=2, NODE_RANK 0 and 1, one process each) on this machine
+    through tools/dist_train.sh: gloo on CPU, world size 2, one checkpoint without SyncBN."""
     cfg = write_config(tmp_path, toy_ade20k, max_iters=3)
     work = str(tmp_path / 'dist')
-    proc = run_tool('tools/dist_train.sh', cfg, '2', '--work-dir', work,
-                    env=dict(PORT='29517'))
-    log = proc.stdout + proc.stderr
-    assert 'gloo, rank 0 of 2' in log and 'Distributed training: True' in log
+    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get('PYTHONPATH', ''),
+               PYTHON=sys.executable, OMP_NUM_THREADS='1', NNODES='2', PORT=free_port(),
+               MASTER_ADDR='127.0.0.1')
+    nodes = [subprocess.Popen(['bash', 'tools/dist_train.sh', cfg, '1', '--work-dir', work],
+                              cwd=REPO, env=dict(env, NODE_RANK=str(rank)), text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+             for rank in (0, 1)]
+    logs = [node.communicate(timeout=900)[0] for node in nodes]
+    for rank, (node, log) in enumerate(zip(nodes, logs)):
+        assert node.returncode == 0, log[-4000:]
+        assert f'gloo, rank {rank} of 2' in log
+    assert 'Distributed training: True' in logs[0]
     ckpt = torch.load(osp.join(work, 'iter_3.pth'), map_location='cpu')
     assert ckpt['meta']['iter'] == 3
     assert not any('SyncBatchNorm' in type(v).__name__ for v in ckpt['state_dict'].values())
@@ -122,10 +206,12 @@ def test_corrupt_image_names_the_file(tmp_path, toy_ade20k):
 
 
 def test_mismatched_checkpoint_keys_are_named(tmp_path, toy_ade20k):
+    """Also: tools/test.py does not need the training data (its data_root does not exist)."""
     cfg = write_config(tmp_path, toy_ade20k)
     ckpt = tmp_path / 'bad.pth'
     torch.save({'state_dict': {'backbone.foo.weight': torch.zeros(1)}}, ckpt)
     proc = run_tool('tools/test.py', cfg, str(ckpt), '--work-dir', str(tmp_path / 'w'),
+                    '--cfg-options', f'train_dataloader.dataset.data_root={tmp_path / "none"}',
                     check=False)
     assert proc.returncode != 0
     assert 'unexpected keys (1): backbone.foo.weight' in proc.stderr

@@ -1,26 +1,49 @@
 """Segment images with a config + checkpoint; save colour overlays and raw label maps.
 
     python tools/infer.py CONFIG CKPT IMG_OR_DIR --out-dir DIR [--device cpu] [--opacity 0.5]
-
-Panoptic configs (mmdet scope) write overlays with class names, COCO-panoptic PNGs + segments
-JSON and RLE instance masks with scores instead; ``--ann-file`` takes image and category ids
-from a COCO(-panoptic) json (see mmseg_ext/apis/panoptic_inference.py).
+        [--backend {pytorch,onnxruntime}] [--compile]
 
 Writes DIR/overlays/NAME.png (prediction painted over the image with the dataset palette) and
 DIR/label_maps/NAME.png (uint8 class indices, as the model predicts them). mmseg's
 ``MMSegInferencer`` paints the same overlays but names directory inputs' label maps by their
 position (``00000000_pred.png``), so they cannot be matched back to the images.
+
+The checkpoint must match the config exactly (the check tools/test.py uses): a checkpoint of
+another architecture or class count is refused with the mismatching keys.
+
+``--backend onnxruntime`` runs an ONNX export of tools/deployment/pytorch2onnx.py (give it as
+CKPT) on CPU; ``--compile`` runs the PyTorch model under ``torch.compile``. Both give the label
+maps of the plain PyTorch run (mmseg_ext/deploy/predictor.py).
+
+Panoptic configs (mmdet scope) write overlays with class names, COCO-panoptic PNGs + segments
+JSON and RLE instance masks with scores instead; ``--ann-file`` takes image and category ids
+from a COCO(-panoptic) json (see mmseg_ext/apis/panoptic_inference.py).
 """
 import argparse
 import os
 import os.path as osp
 
-import mmcv
-import numpy as np
-
-import mmseg_ext  # noqa: F401  (first: its compat fixes must precede mmseg / mmdet / mmpretrain)
-
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('config', help='config file of the model')
+    parser.add_argument('checkpoint', help='checkpoint file; its keys and shapes must match '
+                        'the config (convert other layouts with tools/model_converters/); '
+                        'with --backend onnxruntime an ONNX file of pytorch2onnx.py')
+    parser.add_argument('inputs', help='an image or a directory of images')
+    parser.add_argument('--out-dir', required=True,
+                        help='output directory; overlays/ and label_maps/ are written in it')
+    parser.add_argument('--device', default='cpu', help='torch device, e.g. cpu or cuda:0')
+    parser.add_argument('--opacity', type=float, default=0.5,
+                        help='weight of the class colours over the image in the overlays (0-1)')
+    parser.add_argument('--ann-file', help='panoptic: COCO json giving image / category ids')
+    parser.add_argument('--backend', choices=('pytorch', 'onnxruntime'), default='pytorch',
+                        help='run the checkpoint in PyTorch, or an ONNX export in ONNX Runtime')
+    parser.add_argument('--compile', action='store_true',
+                        help='pytorch backend: run the model under torch.compile')
+    return parser.parse_args(argv)
 
 
 def list_images(path):
@@ -36,41 +59,44 @@ def list_images(path):
 
 
 def overlay(img_bgr, label, palette, opacity):
+    import numpy as np
     colour = np.asarray(palette, dtype=np.uint8)[label % len(palette)][..., ::-1]
     return (img_bgr * (1 - opacity) + colour * opacity).astype(np.uint8)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('config')
-    parser.add_argument('checkpoint')
-    parser.add_argument('inputs', help='an image or a directory of images')
-    parser.add_argument('--out-dir', required=True)
-    parser.add_argument('--device', default='cpu')
-    parser.add_argument('--opacity', type=float, default=0.5)
-    parser.add_argument('--ann-file', help='panoptic: COCO json giving image / category ids')
-    args = parser.parse_args()
+def main(argv=None):
+    args = parse_args(argv)
+    import mmseg_ext  # noqa: F401  (first: its compat fixes let mmseg / mmdet import)
+
+    # isort: split
+    import sys
+
+    import mmcv
+    from mmengine.utils import ProgressBar
+
     from mmseg_ext.apis import infer_panoptic, is_panoptic_config
+    from mmseg_ext.deploy import build_predictor
+    images = list_images(args.inputs)
     if is_panoptic_config(args.config):
-        infer_panoptic(args.config, args.checkpoint, list_images(args.inputs), args.out_dir,
+        infer_panoptic(args.config, args.checkpoint, images, args.out_dir,
                        device=args.device, opacity=args.opacity, ann_file=args.ann_file)
         return
-    from mmseg.apis import inference_model, init_model  # after mmseg_ext's compat fixes
-    model = init_model(args.config, args.checkpoint, device=args.device)
-    palette = model.dataset_meta['palette']
+    predict, palette = build_predictor(args.config, args.checkpoint, args.backend, args.device,
+                                       args.compile)
     for sub in ('overlays', 'label_maps'):
         os.makedirs(osp.join(args.out_dir, sub), exist_ok=True)
-    for path in list_images(args.inputs):
+    progress = ProgressBar(len(images), file=sys.stdout)
+    for path in images:
         img = mmcv.imread(path)
         if img is None:
             raise ValueError(f'cannot read image {path!r}')
-        label = inference_model(model, img).pred_sem_seg.data[0].cpu().numpy().astype(np.uint8)
+        label = predict(img)
         name = osp.splitext(osp.basename(path))[0] + '.png'
         mmcv.imwrite(overlay(img, label, palette, args.opacity),
                      osp.join(args.out_dir, 'overlays', name))
         mmcv.imwrite(label, osp.join(args.out_dir, 'label_maps', name))
-    print(f'wrote overlays and label maps of {len(list_images(args.inputs))} images to '
-          f'{args.out_dir}')
+        progress.update()
+    print(f'\nwrote overlays and label maps of {len(images)} images to {args.out_dir}')
 
 
 if __name__ == '__main__':

@@ -11,10 +11,6 @@ import os.path as osp
 
 from mmengine.config import ConfigDict, DictAction
 
-import mmseg_ext  # noqa: F401  (registers modules, applies compat fixes)
-from mmseg_ext.apis import build_runner, load_config
-from mmseg_ext.utils import check_checkpoint_matches
-
 
 def parse_args():
     parser = argparse.ArgumentParser(description='Test (and eval) a model')
@@ -31,7 +27,8 @@ def parse_args():
                         help='override config settings, e.g. test_dataloader.batch_size=2')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0,
+                        help='process rank on this node (set by the launcher)')
     args = parser.parse_args()
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
@@ -65,6 +62,9 @@ def _dataset_cfg(cfg):
 
 def main():
     args = parse_args()
+    import mmseg_ext  # noqa: F401  (registers modules, applies compat fixes)
+    from mmseg_ext.apis import build_runner, load_config
+    from mmseg_ext.utils import check_checkpoint_matches
     cfg = load_config(args.config, args.cfg_options)
     scope = cfg.get('default_scope', 'mmseg')
     if args.work_dir is not None:
@@ -89,7 +89,7 @@ def main():
                 evaluator['output_dir'] = args.out
                 evaluator['keep_results'] = True
 
-    runner = build_runner(cfg, args.launcher)
+    runner = build_runner(cfg, args.launcher, mode='test')
     if osp.isfile(args.checkpoint):  # fail on mismatched keys instead of a warning
         model = runner.model.module if args.tta else runner.model
         check_checkpoint_matches(getattr(model, 'module', model), args.checkpoint)

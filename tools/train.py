@@ -1,15 +1,15 @@
 """Train a segmentation (mmseg), panoptic (mmdet) or classification (mmpretrain) config; flags as
-in mmseg 1.x / mmdet 3.x / mmpretrain 1.x."""
+in mmseg 1.x / mmdet 3.x / mmpretrain 1.x.
+
+Exit codes: 0 done; 75 stopped by SIGTERM / SIGUSR1 after saving a checkpoint (run again with
+--resume; tools/slurm_train.sh does); other non-zero codes are errors (e.g. a NaN loss).
+"""
 import argparse
 import logging
 import os
 import os.path as osp
 
 from mmengine.config import DictAction
-from mmengine.logging import print_log
-
-import mmseg_ext  # noqa: F401  (registers modules, applies compat fixes)
-from mmseg_ext.apis import build_runner, load_config
 
 
 def parse_args():
@@ -18,14 +18,16 @@ def parse_args():
     parser.add_argument('config', help='train config file path')
     parser.add_argument('--work-dir', help='the dir to save logs and models')
     parser.add_argument('--resume', action='store_true',
-                        help='resume from the latest checkpoint in the work_dir automatically')
+                        help='resume from the latest checkpoint in the work_dir (its '
+                        'last_checkpoint file); without one, training starts from scratch')
     parser.add_argument('--amp', action='store_true',
                         help='enable automatic-mixed-precision training')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, e.g. train_cfg.max_iters=1000')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0,
+                        help='process rank on this node (set by the launcher)')
     args = parser.parse_args()
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
@@ -33,6 +35,10 @@ def parse_args():
 
 def main():
     args = parse_args()
+    from mmengine.logging import print_log
+
+    import mmseg_ext  # noqa: F401  (registers modules, applies compat fixes)
+    from mmseg_ext.apis import build_runner, load_config
     cfg = load_config(args.config, args.cfg_options)
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
@@ -49,7 +55,7 @@ def main():
             cfg.optim_wrapper.type = 'AmpOptimWrapper'
             cfg.optim_wrapper.loss_scale = 'dynamic'
     cfg.resume = args.resume
-    build_runner(cfg, args.launcher).train()
+    build_runner(cfg, args.launcher, mode='train').train()
 
 
 if __name__ == '__main__':

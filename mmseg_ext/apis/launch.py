@@ -8,6 +8,7 @@ gloo process group ourselves (mmengine then skips its own init), wrap with DDP w
 reverts SyncBN to BN itself.
 """
 import datetime
+import logging
 import os
 import os.path as osp
 import subprocess
@@ -17,10 +18,15 @@ import torch.distributed as dist
 from mmengine.config import Config
 from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
+from mmengine.runner import Runner, find_latest_checkpoint
 
+from ..compat.checkpoint import remove_stale_temp_checkpoints
 from ..compat.mmpretrain import require_mmpretrain
 from ..datasets.classification_data import check_classification_data
+from ..datasets.config_checks import SPLITS, check_seg_datasets
+from .config_checks import check_data_roots, check_hook_arguments, check_top_level_keys
+
+TRAINING_HOOKS = ('NonFiniteLossHook', 'PreemptionHook')
 
 
 def load_config(path, cfg_options=None):
@@ -81,32 +87,84 @@ def _setup_cpu_distributed(cfg):
               'SyncBN -> BN', logger='current')
 
 
-def _check_data_roots(cfg):
-    """Fail early, naming the config key, when a dataset folder does not exist."""
-    for split in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        loader = cfg.get(split)
-        if not loader or 'dataset' not in loader:
-            continue
-        dataset = loader['dataset']
-        while 'dataset' in dataset:  # RepeatDataset / ClassBalancedDataset wrappers
-            dataset = dataset['dataset']
-        root = dataset.get('data_root')
-        if root and not osp.isdir(root):
-            raise FileNotFoundError(
-                f'{split}.dataset.data_root = {root!r} does not exist. Put the dataset there '
-                f'(docs/datasets.md), pass --cfg-options {split}.dataset.data_root=PATH, '
-                'or generate the built-in data with tools/misc/make_toy_data.py (images) or '
-                'tools/misc/make_toy_lra.py (Long Range Arena).')
+def _splits(cfg, mode):
+    if mode == 'test':
+        return ('test', )
+    return ('train', 'val') if cfg.get('val_cfg') else ('train', )
 
 
-def build_runner(cfg, launcher='none'):
-    """Build the Runner for ``cfg`` (segmentation, panoptic or classification) on GPUs or CPUs."""
-    cfg.launcher = launcher
-    _check_data_roots(cfg)
+def _check_seg_data(cfg, splits):
+    checks = check_seg_datasets(cfg, splits)
+    for check in checks:
+        for warning in check.warnings:
+            print_log(warning, logger='current', level=logging.WARNING)
+    errors = [error for check in checks for error in check.errors]
+    if errors:
+        raise ValueError('\n'.join(errors + ['(tools/misc/check_dataset.py CONFIG inspects every '
+                                               'file of the data set)']))
+
+
+def _add_training_hooks(cfg):
+    """NonFiniteLossHook and PreemptionHook in every training run (configs may set options)."""
+    hooks = cfg.get('custom_hooks') or []
+    names = {str(hook.get('type', '')).split('.')[-1] for hook in hooks}
+    cfg.custom_hooks = list(hooks) + [dict(type=name) for name in TRAINING_HOOKS
+                                      if name not in names]
+
+
+def _prepare_resume(cfg):
+    """Say plainly when ``--resume`` finds nothing, instead of mmengine's 'resumed ... None'."""
+    if not cfg.get('resume') or cfg.get('load_from'):
+        return
+    work_dir = cfg.get('work_dir') or ''
+    latest = find_latest_checkpoint(work_dir) if osp.isdir(work_dir) else None
+    if latest is None:
+        print_log(f'--resume: no checkpoint to resume from in {work_dir} (no '
+                  'last_checkpoint file): training starts from scratch.', logger='current',
+                  level=logging.WARNING)
+        cfg.resume = False
+    elif '://' not in latest and not osp.isfile(latest):
+        raise FileNotFoundError(f'--resume: {osp.join(work_dir, "last_checkpoint")} names '
+                                f'{latest}, which does not exist')
+
+
+def _remove_stale_temp_files(cfg):
+    work_dir = cfg.get('work_dir') or ''
+    if int(os.environ.get('RANK', '0')) == 0 and osp.isdir(work_dir):
+        for path in remove_stale_temp_checkpoints(work_dir):
+            print_log(f'removed {path}, left by an interrupted checkpoint save', logger='current')
+
+
+def prepare_config(cfg, mode='train'):
+    """Check ``cfg`` before a Runner is built from it, and complete it.
+
+    ``mode`` ('train' or 'test') picks the data splits that are checked: a test run needs no
+    training data. Checks the config keys, the data folders and, for segmentation, the files,
+    classes and labels (``mmseg_ext.datasets.config_checks``, which also fills in and adds
+    ``ValidateSegLabels``). Training runs get ``NonFiniteLossHook`` and ``PreemptionHook``,
+    a plain ``--resume`` decision and no temporary files of killed saves.
+    """
+    if mode not in ('train', 'test'):
+        raise ValueError(f"mode must be 'train' or 'test', got {mode!r}")
+    splits = _splits(cfg, mode)
+    check_top_level_keys(cfg)
+    check_data_roots(cfg, splits)
     if cfg.get('default_scope') == 'mmpretrain':
-        check_classification_data(cfg)
+        check_classification_data(cfg, [SPLITS[split] for split in splits])
+    _check_seg_data(cfg, splits)
+    if mode == 'train':
+        _add_training_hooks(cfg)
+        _prepare_resume(cfg)
+        _remove_stale_temp_files(cfg)
+
+
+def build_runner(cfg, launcher='none', mode='train'):
+    """Build the Runner for ``cfg`` (segmentation, panoptic or classification) on GPUs or
+    CPUs, after :func:`prepare_config`; hook arguments are checked once the hooks exist."""
+    cfg.launcher = launcher
+    prepare_config(cfg, mode)
     if launcher != 'none' and not torch.cuda.is_available():
         _setup_cpu_distributed(cfg)
-    if 'runner_type' in cfg:
-        return RUNNERS.build(cfg)
-    return Runner.from_cfg(cfg)
+    runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
+    check_hook_arguments(runner)
+    return runner

@@ -6,19 +6,27 @@ See docs/compat.md. Importing :mod:`mmseg_ext` applies them once:
   (the default since torch 2.6), exactly the non-tensor types an mmengine Runner checkpoint holds.
 * :func:`make_checkpoint_saving_atomic` makes ``Runner.save_checkpoint`` write to a temporary file
   and rename it, so an interrupted save never leaves a truncated checkpoint behind.
+* :func:`make_checkpoint_errors_name_the_file` makes an unreadable (truncated, foreign) checkpoint
+  fail with an error that names the file.
 * :func:`patch_cityscapes_evaluation` lets the official Cityscapes evaluation run on numpy >= 2.4.
 * :func:`prepare_mmpretrain_import` lets mmpretrain 1.2.0 import on the pinned stack (without the
   ``importlib_metadata`` backport, and with its multimodal models, which current transformers
   breaks, switched off). It runs first: mmseg imports mmdet, which imports mmpretrain.
 """
-from .checkpoint import allow_mmengine_checkpoint_types, make_checkpoint_saving_atomic
+from .checkpoint import (
+    allow_mmengine_checkpoint_types,
+    make_checkpoint_errors_name_the_file,
+    make_checkpoint_saving_atomic,
+)
 from .cityscapes import patch_cityscapes_evaluation
 from .mmpretrain import prepare_mmpretrain_import
 
 prepare_mmpretrain_import()
 allow_mmengine_checkpoint_types()
 make_checkpoint_saving_atomic()
+make_checkpoint_errors_name_the_file()
 patch_cityscapes_evaluation()
 
-__all__ = ['allow_mmengine_checkpoint_types', 'make_checkpoint_saving_atomic',
-           'patch_cityscapes_evaluation', 'prepare_mmpretrain_import']
+__all__ = ['allow_mmengine_checkpoint_types', 'make_checkpoint_errors_name_the_file',
+           'make_checkpoint_saving_atomic', 'patch_cityscapes_evaluation',
+           'prepare_mmpretrain_import']

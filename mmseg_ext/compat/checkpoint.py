@@ -6,9 +6,11 @@ exactly those types instead of switching the safety off.
 """
 import codecs
 import collections
+import glob
 import os
 import os.path as osp
-import tempfile
+import uuid
+import zipfile
 
 import numpy as np
 import torch
@@ -45,6 +47,9 @@ def allow_mmengine_checkpoint_types():
     ])
 
 
+TEMP_PREFIX = '.tmp-'
+
+
 def _atomic_save_checkpoint(original):
 
     def save_checkpoint(checkpoint, filename, file_client_args=None, backend_args=None):
@@ -52,9 +57,10 @@ def _atomic_save_checkpoint(original):
             return original(checkpoint, filename, file_client_args, backend_args)
         directory = osp.dirname(osp.abspath(filename))
         os.makedirs(directory, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix='.tmp-', suffix='.pth', dir=directory)
+        tmp = osp.join(directory, f'{TEMP_PREFIX}{uuid.uuid4().hex}.pth')
         try:
-            with os.fdopen(fd, 'wb') as f:
+            # A plain exclusive open, not mkstemp (0600): the file gets the umask's permissions.
+            with open(tmp, 'xb') as f:
                 torch.save(checkpoint, f)
                 f.flush()
                 os.fsync(f.fileno())
@@ -68,8 +74,57 @@ def _atomic_save_checkpoint(original):
     return save_checkpoint
 
 
+def remove_stale_temp_checkpoints(directory):
+    """Delete the temporary files of saves that a killed run left in ``directory``.
+
+    Call it when a run starts, before it saves anything; returns the removed paths.
+    """
+    stale = sorted(glob.glob(osp.join(glob.escape(directory), f'{TEMP_PREFIX}*.pth')))
+    for path in stale:
+        os.remove(path)
+    return stale
+
+
 def make_checkpoint_saving_atomic():
     """Route ``Runner.save_checkpoint`` through a write-to-temp-then-rename save for local paths."""
     import mmengine.runner.runner as runner_module
     if not hasattr(runner_module.save_checkpoint, '__wrapped__'):
         runner_module.save_checkpoint = _atomic_save_checkpoint(runner_module.save_checkpoint)
+
+
+class CheckpointReadError(RuntimeError):
+    """A checkpoint file exists but cannot be read; the message names the file and why."""
+
+
+def _why_unreadable(filename, error):
+    if '://' in str(filename) or not osp.isfile(filename):
+        return str(error)
+    if osp.getsize(filename) == 0:
+        return 'the file is empty'
+    if not zipfile.is_zipfile(filename):
+        return ('it is not a complete zip archive, which torch.save writes: the file is truncated '
+                '(an interrupted download, copy or save) or is not a checkpoint at all. '
+                f'torch.load said: {error}')
+    return f'torch.load failed on it: {error}'
+
+
+def make_checkpoint_errors_name_the_file():
+    """Make every checkpoint read through mmengine (``load_from``, ``--resume``, ``init_cfg``
+    Pretrained, ``load_checkpoint``) name the file when it cannot be read."""
+    from mmengine.runner.checkpoint import CheckpointLoader
+    original = CheckpointLoader.load_checkpoint
+    if hasattr(original, '__wrapped__'):
+        return
+
+    def load_checkpoint(cls, filename, map_location=None, logger='current'):
+        try:
+            return original(filename, map_location, logger)
+        except (FileNotFoundError, CheckpointReadError):
+            raise
+        except Exception as error:
+            raise CheckpointReadError(
+                f'cannot read checkpoint {filename!r}: {_why_unreadable(filename, error)}'
+            ) from error
+
+    load_checkpoint.__wrapped__ = original
+    CheckpointLoader.load_checkpoint = classmethod(load_checkpoint)

@@ -37,9 +37,10 @@ def _class_folders(ann_file):
         return sorted({name.rsplit('/', 1)[0] for name in names if '/' in name})
 
 
-def check_classification_data(cfg):
-    """Raise ``FileNotFoundError`` naming the config key, the folder and the fix."""
-    for split in SPLITS:
+def check_classification_data(cfg, splits=SPLITS):
+    """Raise ``FileNotFoundError`` naming the config key, the folder and the fix; ``splits``:
+    the dataloader keys to check (those the tool uses)."""
+    for split in splits:
         loader = cfg.get(split)
         if not loader or 'dataset' not in loader:
             continue

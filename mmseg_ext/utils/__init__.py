@@ -1,3 +1,3 @@
-from .checkpoint import check_checkpoint_matches, raise_on_mismatch
+from .checkpoint import check_checkpoint_matches, load_matching_checkpoint, raise_on_mismatch
 
-__all__ = ['check_checkpoint_matches', 'raise_on_mismatch']
+__all__ = ['check_checkpoint_matches', 'load_matching_checkpoint', 'raise_on_mismatch']

@@ -22,9 +22,28 @@ def raise_on_mismatch(expected, state, source, target):
             'panoptic_segformer_weights.py), or use the config that matches the checkpoint.']))
 
 
-def check_checkpoint_matches(module, filename):
-    """Raise, naming the keys, if the checkpoint file does not fit ``module`` exactly."""
-    checkpoint = _load_checkpoint(filename, map_location='cpu')
+def _state_dict(checkpoint, filename):
+    if not isinstance(checkpoint, dict):
+        raise TypeError(f'{filename} holds a {type(checkpoint).__name__}, not a checkpoint '
+                        '(a dict with a state_dict, as tools/train.py saves)')
     state = checkpoint.get('state_dict', checkpoint)
-    state = {k.removeprefix('module.'): v for k, v in state.items()}
-    raise_on_mismatch(module.state_dict(), state, filename, type(module).__name__)
+    return {k.removeprefix('module.'): v for k, v in state.items()}
+
+
+def check_checkpoint_matches(module, filename):
+    """Raise, naming the keys, if the checkpoint file does not fit ``module`` exactly.
+
+    Returns the checkpoint (read once) so that callers can load it without reading it again.
+    """
+    checkpoint = _load_checkpoint(filename, map_location='cpu')
+    raise_on_mismatch(module.state_dict(), _state_dict(checkpoint, filename), filename,
+                      type(module).__name__)
+    return checkpoint
+
+
+def load_matching_checkpoint(module, filename):
+    """Load ``filename`` into ``module`` only if its keys and shapes match exactly (the check
+    tools/test.py and tools/infer.py share); returns the checkpoint dict."""
+    checkpoint = check_checkpoint_matches(module, filename)
+    module.load_state_dict(_state_dict(checkpoint, filename), strict=True)
+    return checkpoint

@@ -529,6 +529,50 @@ def make_coco_panoptic(out, num_train=40, num_val=10, size=(128, 160), seed=0):
     return _describe('coco-panoptic', out, meta_file, COCO_PANOPTIC_CLASSES, splits)
 
 
+CUSTOM_CLASSES = ('background', 'road', 'car')
+
+
+def make_custom(out, classes=CUSTOM_CLASSES, num_train=40, num_val=10, size=(128, 128), seed=0):
+    """Write ``out/img/{train,val}/*.jpg`` + ``out/ann/{train,val}/*.png``, the layout of
+    ``configs/segformer/mit-b0_custom-dataset.py``, from the ADE20K scenes.
+
+    ``classes`` are names of the toy ADE20K classes. With ``'background'`` first, label 0 is
+    every other class and the unlabelled clutter is 255 (ignored): reduce_zero_label=False.
+    Without it, label 0 means "unlabelled" (other classes, clutter) and ``classes[i]`` is label
+    ``i + 1``: reduce_zero_label=True.
+    """
+    classes = tuple(classes)
+    known = [c.name for c in ADE20K_CLASSES]
+    background = classes[0] == 'background'
+    named = classes[1:] if background else classes
+    if not named or not set(named) <= set(known):
+        raise ValueError(f'classes {classes}: use names of the toy ADE20K classes {known}, '
+                         "optionally with 'background' first")
+    offset = 0 if background else 1
+    values = {c.name: classes.index(c.name) + offset if c.name in classes else 0
+              for c in ADE20K_CLASSES}
+    out = Path(out)
+    splits = {}
+    for split, n in (('train', num_train), ('val', num_val)):
+        img_dir, ann_dir = out / 'img' / split, out / 'ann' / split
+        for i in range(n):
+            scene, index, rgb = make_scene(seed, split, i, ADE20K_CLASSES, ADE20K_VOID, size)
+            void = 255 if background else 0
+            labels = np.array([void if s.void else values[s.cls.name] for s in scene],
+                              dtype=np.uint8)[index]
+            _save_jpg(img_dir / f'{split}_{i + 1:05d}.jpg', rgb)
+            _save_png(ann_dir / f'{split}_{i + 1:05d}.png', labels)
+        splits[split] = dict(img_dir=str(img_dir), ann_dir=str(ann_dir), num_images=n)
+    meta_file = out / 'toy_meta.json'
+    _write_json(meta_file, dict(format='custom', classes=list(classes),
+                                reduce_zero_label=not background, size=list(size), seed=seed,
+                                num_images=dict(train=num_train, val=num_val)), indent=2)
+    return dict(format='custom', data_root=str(out), meta_file=str(meta_file),
+                classes=list(classes), thing_classes=[], stuff_classes=[],
+                labels={name: i + offset for i, name in enumerate(classes)}, splits=splits)
+
+
+
 def make_imagenet(out, num_train=500, num_val=100, size=(64, 64), seed=0):
     """Write the ImageNet layout mmpretrain reads: ``train/<wnid>/<wnid>_<k>.JPEG``,
     ``val/ILSVRC2012_val_<8 digits>.JPEG`` and ``meta/{train,val}.txt`` ("path label" lines).
@@ -561,4 +605,5 @@ def make_imagenet(out, num_train=500, num_val=100, size=(64, 64), seed=0):
 
 
 GENERATORS = {'ade20k': make_ade20k, 'cityscapes': make_cityscapes,
-              'coco-panoptic': make_coco_panoptic, 'imagenet': make_imagenet}
+              'coco-panoptic': make_coco_panoptic, 'imagenet': make_imagenet,
+              'custom': make_custom}

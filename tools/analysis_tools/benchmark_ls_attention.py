@@ -49,8 +49,10 @@ OFFICIAL = {
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--official-root', help='a clone of NVIDIA/transformer-ls')
-    parser.add_argument('--cases', nargs='+', default=list(SIZES), choices=list(SIZES))
-    parser.add_argument('--repeats', type=int, default=5)
+    parser.add_argument('--cases', nargs='+', default=list(SIZES), choices=list(SIZES),
+                        help='modules to compare (sizes: %s)' % SIZES)
+    parser.add_argument('--repeats', type=int, default=5,
+                        help='timed calls per module and size; the fastest is reported')
     parser.add_argument('--threads', type=int, default=1, help='torch intra-op threads')
     parser.add_argument('--device', default=None, help='default: cuda if available, else cpu')
     parser.add_argument('--memory-child', action='store_true', help=argparse.SUPPRESS)

@@ -117,9 +117,10 @@ def main():
     parser.add_argument('--compare', nargs=2, metavar=('PYTHON_A', 'PYTHON_B'),
                         help='the two interpreters (environments) to compare')
     parser.add_argument('--rounds', type=int, default=6, help='timings per op and build')
-    parser.add_argument('--threads', type=int, default=2)
-    parser.add_argument('--repeats', type=int, default=15)
-    parser.add_argument('--warmup', type=int, default=3)
+    parser.add_argument('--threads', type=int, default=2, help='torch intra-op threads')
+    parser.add_argument('--repeats', type=int, default=15,
+                        help='calls per timing; the fastest is taken')
+    parser.add_argument('--warmup', type=int, default=3, help='untimed calls first')
     parser.add_argument('--serve', action='store_true', help='child mode (used by --compare)')
     args = parser.parse_args()
     if args.serve:

@@ -20,7 +20,6 @@ import glob
 import os
 import os.path as osp
 
-import mmcv
 import numpy as np
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
@@ -36,12 +35,13 @@ def parse_args(argv=None):
     parser.add_argument('--gt', help='ground-truth label map, or a folder of them (by stem)')
     parser.add_argument('--gt-reduce-zero-label', action='store_true',
                         help='--gt maps use 0 as ignore and classes from 1 (ADE20K files)')
-    parser.add_argument('--out-dir', required=True)
-    parser.add_argument('--max-images', type=int, default=8)
+    parser.add_argument('--out-dir', required=True,
+                        help='one figure per image and a contact sheet are written here')
+    parser.add_argument('--max-images', type=int, default=8, help='compare at most this many')
     parser.add_argument('--corruption', help='corrupt the images first (imagecorruptions name)')
-    parser.add_argument('--severity', type=int, default=3)
-    parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--severity', type=int, default=3, help='corruption severity (1-5)')
+    parser.add_argument('--seed', type=int, default=0, help='base seed of the corruption')
+    parser.add_argument('--device', default='cpu', help='torch device, e.g. cpu or cuda:0')
     args = parser.parse_args(argv)
     if len(args.models) % 2:
         parser.error('--models takes CONFIG CHECKPOINT pairs')
@@ -100,6 +100,7 @@ def given_ground_truth(path, image, reduce_zero_label):
         candidates = sorted(glob.glob(osp.join(path, '**', _stem(image) + '*'), recursive=True))
     if not candidates:
         return None
+    import mmcv
     label = mmcv.imread(candidates[0], flag='unchanged', backend='pillow')
     if label.ndim == 3:
         label = label[..., 0]
@@ -176,11 +177,16 @@ def legend_entries(labels, classes, palette, limit=12):
 
 def main(argv=None):
     args = parse_args(argv)
-    from mmseg.apis import inference_model, init_model
+    import mmseg_ext  # noqa: F401  (first: its compat fixes let mmseg / mmdet import)
 
+    # isort: split
+    import mmcv
+    from mmseg.apis import inference_model
+
+    from mmseg_ext.apis import init_segmentor
     from mmseg_ext.datasets.transforms.corruption import corrupt_image, image_seed
 
-    models = [init_model(cfg, ckpt, device=args.device) for cfg, ckpt in args.models]
+    models = [init_segmentor(cfg, ckpt, args.device) for cfg, ckpt in args.models]
     classes, palette = dataset_palette(models[0])
     known_gt = {} if args.gt else dataset_ground_truth(args.models[0][0])
     images = list_images(args.images, args.max_images)

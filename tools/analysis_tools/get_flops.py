@@ -17,43 +17,52 @@ modules of those registered types (the official CvT counter has no hook for LS a
 """
 import argparse
 
-import torch
 from mmengine.config import DictAction
-from mmengine.registry import init_default_scope
-
-import mmseg_ext  # noqa: F401
-from mmseg_ext.apis import load_config
-from mmseg_ext.utils.flops import count_flops
 
 
-class _TensorForward(torch.nn.Module):
-    """Expose ``model(inputs, mode='tensor')`` (segmentors) / ``_forward`` (detectors, which
-    need the image and batch shapes in a data sample)."""
+def tensor_forward(model):
+    """A module exposing ``model(inputs, mode='tensor')`` (segmentors) / ``_forward``
+    (detectors, which need the image and batch shapes in a data sample)."""
+    import torch
 
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
+    class TensorForward(torch.nn.Module):
 
-    def forward(self, x):
-        if hasattr(self.model, 'encode_decode') or not hasattr(self.model, '_forward'):
-            return self.model(x, mode='tensor')
-        from mmdet.structures import DetDataSample
-        shape = tuple(x.shape[-2:])
-        sample = DetDataSample(metainfo=dict(img_shape=shape, batch_input_shape=shape,
-                                             ori_shape=shape))
-        return self.model._forward(x, [sample])
+        def __init__(self):
+            super().__init__()
+            self.model = model
+
+        def forward(self, x):
+            if hasattr(self.model, 'encode_decode') or not hasattr(self.model, '_forward'):
+                return self.model(x, mode='tensor')
+            from mmdet.structures import DetDataSample
+            shape = tuple(x.shape[-2:])
+            sample = DetDataSample(metainfo=dict(img_shape=shape, batch_input_shape=shape,
+                                                 ori_shape=shape))
+            return self.model._forward(x, [sample])
+
+    return TensorForward()
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('config')
-    parser.add_argument('--shape', type=int, nargs='+', default=[512, 512], help='H W')
+    parser.add_argument('config', help='config file of the model')
+    parser.add_argument('--shape', type=int, nargs='+', default=[512, 512],
+                        help='input H W (one number: square)')
     parser.add_argument('--no-tensor-products', action='store_true',
                         help='leave out matmul / bmm / einsum / SDPA, as mmcv 1.x counted')
     parser.add_argument('--skip-products-in', nargs='+', default=[], metavar='TYPE',
                         help='registered module types whose activation products are left out')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, e.g. model.decode_head.num_classes=150')
     args = parser.parse_args()
+    import mmseg_ext  # noqa: F401  (first: its compat fixes let mmseg / mmdet import)
+
+    # isort: split
+    import torch
+    from mmengine.registry import init_default_scope
+
+    from mmseg_ext.apis import load_config
+    from mmseg_ext.utils.flops import count_flops
     h, w = args.shape if len(args.shape) == 2 else args.shape * 2
     cfg = load_config(args.config, args.cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmseg'))
@@ -67,7 +76,7 @@ def main():
         cfg.model.backbone.init_cfg = None
     model = MODELS.build(cfg.model).eval()
     with torch.no_grad():
-        flops, params = count_flops(_TensorForward(model), (torch.randn(1, 3, h, w), ),
+        flops, params = count_flops(tensor_forward(model), (torch.randn(1, 3, h, w), ),
                                     tensor_products=not args.no_tensor_products,
                                     skip_products_in=skip)
     print(f'{"=" * 30}\nConfig: {args.config}\nInput shape: (3, {h}, {w})\n'

@@ -12,30 +12,25 @@ mask-decoder stage: ``<token>_layer<j>.png`` (the last stage is the final mask).
 import argparse
 from pathlib import Path
 
-import cv2
 import numpy as np
-import torch
-from mmdet.registry import MODELS
-from mmengine.config import Config
-from mmengine.dataset import Compose, pseudo_collate
-from mmengine.registry import init_default_scope
-from mmengine.runner import load_checkpoint
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('config')
-    parser.add_argument('checkpoint')
-    parser.add_argument('img')
+    parser.add_argument('config', help='Panoptic SegFormer config file')
+    parser.add_argument('checkpoint', help='checkpoint matching the config')
+    parser.add_argument('img', help='image file')
     parser.add_argument('--queries', nargs='+', help='t<k>, s<k> or s:<stuff name>')
-    parser.add_argument('--out-dir', default='work_dirs/panoptic_attention_maps')
-    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--out-dir', default='work_dirs/panoptic_attention_maps',
+                        help='one PNG per query and mask stage is written here')
+    parser.add_argument('--device', default='cpu', help='torch device, e.g. cpu or cuda:0')
     parser.add_argument('--alpha', type=float, default=0.5, help='heat-map opacity')
     return parser.parse_args(argv)
 
 
 def _test_pipeline(cfg):
     """The test pipeline without annotation loading."""
+    from mmengine.dataset import Compose
     steps = [t for t in cfg.test_dataloader.dataset.pipeline
              if not t['type'].startswith(('LoadPanopticAnnotations', 'LoadAnnotations'))]
     return Compose(steps)
@@ -67,6 +62,7 @@ def resolve(tokens, stuff_classes, num_things_kept):
 
 
 def overlay(image, heat, alpha):
+    import cv2
     heat = cv2.resize(heat, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_LINEAR)
     heat = (255 * (heat - heat.min()) / max(float(heat.max() - heat.min()), 1e-6))
     colour = cv2.applyColorMap(heat.astype(np.uint8), cv2.COLORMAP_JET)
@@ -75,6 +71,17 @@ def overlay(image, heat, alpha):
 
 def main(argv=None):
     args = parse_args(argv)
+    import mmseg_ext  # noqa: F401  (first: its compat fixes let mmseg / mmdet import)
+
+    # isort: split
+    import cv2
+    import torch
+    from mmdet.registry import MODELS
+    from mmengine.config import Config
+    from mmengine.dataset import pseudo_collate
+    from mmengine.registry import init_default_scope
+
+    from mmseg_ext.utils import load_matching_checkpoint
     cfg = Config.fromfile(args.config)
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     if cfg.get('custom_imports'):
@@ -82,7 +89,7 @@ def main(argv=None):
         for module in cfg.custom_imports['imports']:
             importlib.import_module(module)
     model = MODELS.build(cfg.model)
-    load_checkpoint(model, args.checkpoint, map_location='cpu')
+    load_matching_checkpoint(model, args.checkpoint)
     model.to(args.device).eval()
     head = model.bbox_head
 

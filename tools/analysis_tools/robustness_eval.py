@@ -27,6 +27,7 @@ import csv
 import json
 import os
 import os.path as osp
+import sys
 
 from mmengine.config import DictAction
 
@@ -38,8 +39,8 @@ RESULTS_FILE = 'results.json'
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Robustness to common corruptions.')
-    parser.add_argument('config')
-    parser.add_argument('checkpoint')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument(
         '--corruptions', nargs='+',
         help="corruption names, families (noise, blur, weather, digital) or sets: 'paper' (the 16 "
@@ -55,8 +56,10 @@ def parse_args(argv=None):
                         'tool with the same corruptions and severities): adds CE and mCE')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, as in tools/test.py')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none',
+                        help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0,
+                        help='process rank on this node (set by the launcher)')
     args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
@@ -343,7 +346,27 @@ def build_runner(args):
         './work_dirs', osp.splitext(osp.basename(args.config))[0])
     cfg.load_from = args.checkpoint
     cfg.resume = False
-    return cfg, build(cfg, args.launcher)
+    return cfg, build(cfg, args.launcher, mode='test')
+
+
+def overall_progress(num_pairs):
+    """A hook showing one progress bar with ETA over the test batches of all ``num_pairs``
+    (corruption, severity) pairs still to evaluate."""
+    from mmengine.hooks import Hook
+    from mmengine.utils import ProgressBar
+
+    class OverallProgress(Hook):
+        bar = None
+
+        def before_test_epoch(self, runner):
+            if self.bar is None:  # every pair's loop has the same number of batches
+                self.bar = ProgressBar(num_pairs * len(runner.test_loop.dataloader),
+                                       file=sys.stdout)
+
+        def after_test_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+            self.bar.update()
+
+    return OverallProgress()
 
 
 def make_evaluator(runner, cfg, seed):
@@ -388,6 +411,8 @@ def main(argv=None):
     data = shared[0]
     if is_main:
         os.makedirs(out_dir, exist_ok=True)
+        runner.register_hook(overall_progress(
+            sum(pair_key(*pair) not in data['results'] for pair in pairs)))
     runner.call_hook('before_run')
     runner.load_or_resume()
     data = run_pairs(pairs, make_evaluator(runner, cfg, args.seed), results_path, data,

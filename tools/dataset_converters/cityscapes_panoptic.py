@@ -15,7 +15,8 @@ import argparse
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('root', help='Cityscapes root (leftImg8bit/, gtFine/)')
-    parser.add_argument('--splits', nargs='+', default=['train', 'val'])
+    parser.add_argument('--splits', nargs='+', default=['train', 'val'],
+                        help='Cityscapes splits to convert')
     args = parser.parse_args()
 
     from mmseg_ext.datasets.cityscapes_panoptic import prepare_cityscapes_panoptic

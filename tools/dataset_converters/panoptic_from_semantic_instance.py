@@ -18,16 +18,17 @@ import argparse
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('img_dir')
-    parser.add_argument('sem_dir')
-    parser.add_argument('inst_dir')
+    parser.add_argument('img_dir', help='folder of the images (sub-folders allowed)')
+    parser.add_argument('sem_dir', help='semantic PNGs (class index per pixel) named as the images')
+    parser.add_argument('inst_dir', help='instance-id PNGs (0 = no instance), named as the images')
     parser.add_argument('classes', help='JSON class list with thing flags')
-    parser.add_argument('out_dir')
+    parser.add_argument('out_dir', help='output root of the COCO-panoptic layout')
     parser.add_argument('--split', required=True, help='e.g. train or val')
-    parser.add_argument('--img-suffix', default='.jpg')
-    parser.add_argument('--sem-suffix', default='.png')
-    parser.add_argument('--inst-suffix', default='.png')
-    parser.add_argument('--ignore-index', type=int, default=255)
+    parser.add_argument('--img-suffix', default='.jpg', help='ending of the image files')
+    parser.add_argument('--sem-suffix', default='.png', help='ending of the semantic-label files')
+    parser.add_argument('--inst-suffix', default='.png', help='ending of the instance-id files')
+    parser.add_argument('--ignore-index', type=int, default=255,
+                        help='semantic value of unlabelled pixels (left out of every segment)')
     args = parser.parse_args()
 
     from mmseg_ext.datasets.panoptic_conversion import convert_semantic_instance

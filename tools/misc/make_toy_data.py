@@ -1,4 +1,5 @@
-"""Write built-in synthetic data in the on-disk layout of ADE20K, Cityscapes, COCO or ImageNet.
+"""Write built-in synthetic data in the on-disk layout of ADE20K, Cityscapes, COCO or ImageNet,
+or in the custom layout of configs/segformer/mit-b0_custom-dataset.py (img/ + ann/).
 
 Example: python tools/misc/make_toy_data.py --format ade20k --out data/toy_ade20k
 See docs/toy_data.md for the scenes, classes and layouts.
@@ -24,14 +25,20 @@ toy_data = _load_toy_data()
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--format', required=True, choices=sorted(toy_data.GENERATORS))
+    parser.add_argument('--format', required=True, choices=sorted(toy_data.GENERATORS),
+                        help='on-disk layout to write')
     parser.add_argument('--out', required=True, help='output directory')
     parser.add_argument('--num-train', type=int, help='training images (default per format)')
     parser.add_argument('--num-val', type=int, help='validation images (default per format)')
     parser.add_argument('--size', type=int, nargs=2, metavar=('H', 'W'),
                         help='image height and width (default per format)')
-    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--seed', type=int, default=0, help='seed of the scenes')
+    parser.add_argument('--classes', nargs='+',
+                        help="custom format: toy ADE20K class names, 'background' first for a "
+                        f"background class (default: {' '.join(toy_data.CUSTOM_CLASSES)})")
     args = parser.parse_args(argv)
+    if args.classes and args.format != 'custom':
+        parser.error('--classes is for --format custom')
     if min(args.num_train or 0, args.num_val or 0, args.seed) < 0:
         parser.error('--num-train, --num-val and --seed must not be negative')
     if args.size and min(args.size) < 16:
@@ -42,7 +49,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     given = dict(num_train=args.num_train, num_val=args.num_val,
-                 size=tuple(args.size) if args.size else None)
+                 size=tuple(args.size) if args.size else None, classes=args.classes)
     start = time.perf_counter()
     info = toy_data.GENERATORS[args.format](
         args.out, seed=args.seed, **{k: v for k, v in given.items() if v is not None})

@@ -34,7 +34,8 @@ def _load_toy_data():
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--out', default='data/toy_lra', help='output directory')
-    parser.add_argument('--tasks', nargs='+', choices=TASKS, default=list(TASKS))
+    parser.add_argument('--tasks', nargs='+', choices=TASKS, default=list(TASKS),
+                        help='Long Range Arena tasks to write (default: all)')
     parser.add_argument('--num-train', type=int, default=4000, help='training samples per task')
     parser.add_argument('--num-eval', type=int, default=500,
                         help='samples per evaluation split (val/eval and test)')
@@ -46,7 +47,7 @@ def parse_args(argv=None):
                         help='ListOps length (digits + operators + brackets) strictly between')
     parser.add_argument('--listops-release', action='store_true',
                         help='the release basic task: depth 10, 10 arguments, length 500-2000')
-    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--seed', type=int, default=0, help='seed of the generated samples')
     args = parser.parse_args(argv)
     if min(args.num_train, args.num_eval) < 1:
         parser.error('--num-train and --num-eval must be positive')

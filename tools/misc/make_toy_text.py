@@ -56,9 +56,10 @@ def make_text(size: int, seed: int = 0) -> str:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--out', default='data/toy_text/toy_text')
+    parser.add_argument('--out', default='data/toy_text/toy_text',
+                        help='output file (the char-LM configs read data/toy_text/toy_text)')
     parser.add_argument('--size', type=int, default=300_000, help='bytes (at least)')
-    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--seed', type=int, default=0, help='seed of the grammar sampler')
     args = parser.parse_args()
     data = make_text(args.size, args.seed).encode()
     out = Path(args.out)

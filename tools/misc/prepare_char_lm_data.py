@@ -14,7 +14,8 @@ import argparse
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('src', help='the raw corpus file (enwik8, text8) or its .zip')
-    parser.add_argument('--corpus', choices=['enwik8', 'text8'], required=True)
+    parser.add_argument('--corpus', choices=['enwik8', 'text8'], required=True,
+                        help='which corpus SRC is (sets the split sizes and checks)')
     parser.add_argument('--out', required=True, help='output directory')
     parser.add_argument('--valid-size', type=int, help='bytes (default: 5,000,000)')
     parser.add_argument('--test-size', type=int, help='bytes (default: 5,000,000)')

@@ -12,16 +12,15 @@ import argparse
 import os
 import os.path as osp
 
-import torch
-
-from mmseg_ext.models.backbones.vil_ls import convert_official_vil_ls
-
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('src', help='official checkpoint (model_best.pth)')
     parser.add_argument('dst', help='output .pth')
     args = parser.parse_args()
+    import torch
+
+    from mmseg_ext.models.backbones.vil_ls import convert_official_vil_ls
     if not osp.isfile(args.src):
         raise FileNotFoundError(f'checkpoint {args.src!r} does not exist')
     checkpoint = torch.load(args.src, map_location='cpu', weights_only=True)

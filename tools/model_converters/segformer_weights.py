@@ -11,11 +11,6 @@ ImageNet MiT checkpoints (``mit_b*.pth``) need no conversion: ``init_cfg`` loads
 import argparse
 import os.path as osp
 
-import torch
-
-from mmseg_ext.models.backbones.mit import convert_mit_state_dict
-from mmseg_ext.models.decode_heads import convert_hf_head, convert_official_head
-
 
 def read_state_dict(src):
     if osp.isdir(src):
@@ -31,6 +26,7 @@ def read_state_dict(src):
     if src.endswith('.safetensors'):
         from safetensors.torch import load_file
         return load_file(src)
+    import torch
     checkpoint = torch.load(src, map_location='cpu', weights_only=True)
     for key in ('state_dict', 'model'):
         if isinstance(checkpoint, dict) and key in checkpoint:
@@ -52,6 +48,8 @@ def split(state, backbone_prefixes, head_prefix):
 
 def convert(state, source):
     """Return (converted state dict, list of dropped keys with the reason)."""
+    from mmseg_ext.models.backbones.mit import convert_mit_state_dict
+    from mmseg_ext.models.decode_heads import convert_hf_head, convert_official_head
     dropped = []
     if source == 'official':
         if not any(k.startswith(('backbone.', 'decode_head.')) for k in state):
@@ -82,8 +80,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('src', help='checkpoint file or save_pretrained directory')
     parser.add_argument('dst', help='output .pth')
-    parser.add_argument('--from', dest='source', required=True, choices=['official', 'hf', 'mmseg'])
+    parser.add_argument('--from', dest='source', required=True, choices=['official', 'hf', 'mmseg'],
+                        help='layout of SRC: the official code, HF transformers or mmseg 1.x')
     args = parser.parse_args()
+    import torch
     state, dropped = convert(read_state_dict(args.src), args.source)
     for key, why in dropped:
         print(f'dropped {key} ({why})')

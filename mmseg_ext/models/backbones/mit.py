@@ -22,6 +22,7 @@ from mmengine.runner.checkpoint import CheckpointLoader
 from torch import nn
 
 from ...utils import raise_on_mismatch
+from ..layout import to_map, to_seq
 
 ARCH_SETTINGS = {
     'b0': dict(embed_dims=(32, 64, 160, 256), depths=(2, 2, 2, 2)),
@@ -54,9 +55,8 @@ class OverlapPatchEmbed(nn.Module):
         self.norm = nn.LayerNorm(embed_dims, eps=1e-5)
 
     def forward(self, x):
-        x = self.proj(x)
-        hw_shape = x.shape[2:]
-        return self.norm(x.flatten(2).transpose(1, 2)), hw_shape
+        x = self.proj(x.contiguous(memory_format=torch.channels_last))
+        return self.norm(to_seq(x)), x.shape[2:]
 
 
 class EfficientSelfAttention(nn.Module):
@@ -87,8 +87,7 @@ class EfficientSelfAttention(nn.Module):
         heads = self.num_heads
         q = self.q(x).view(B, N, heads, C // heads).transpose(1, 2)
         if self.sr_ratio > 1:
-            x = x.transpose(1, 2).reshape(B, C, *hw_shape)
-            x = self.norm(self.sr(x).flatten(2).transpose(1, 2))
+            x = self.norm(to_seq(self.sr(to_map(x, hw_shape))))
         k, v = self.kv(x).view(B, -1, 2, heads, C // heads).permute(2, 0, 3, 1, 4)
         x = F.scaled_dot_product_attention(
             q, k, v, dropout_p=self.attn_drop if self.training else 0.)
@@ -106,9 +105,7 @@ class MixFFN(nn.Module):
         self.drop = nn.Dropout(drop)
 
     def forward(self, x, hw_shape):
-        x = self.fc1(x)
-        B, N, C = x.shape
-        x = self.dwconv(x.transpose(1, 2).view(B, C, *hw_shape)).flatten(2).transpose(1, 2)
+        x = to_seq(self.dwconv(to_map(self.fc1(x), hw_shape)))
         x = self.drop(F.gelu(x))
         return self.drop(self.fc2(x))
 
@@ -131,7 +128,7 @@ class MiTBlock(nn.Module):
 
 
 class MiTStage(nn.Module):
-    """Patch embedding, blocks and the stage-end LayerNorm; returns an NCHW map."""
+    """Patch embedding, blocks and the stage-end LayerNorm; returns the map channels-last."""
 
     def __init__(self, patch_embed, blocks, embed_dims, with_cp=False):
         super().__init__()
@@ -147,8 +144,7 @@ class MiTStage(nn.Module):
                 x = cp.checkpoint(block, x, hw_shape, use_reentrant=False)
             else:
                 x = block(x, hw_shape)
-        x = self.norm(x)
-        return x.transpose(1, 2).reshape(x.shape[0], -1, *hw_shape)
+        return to_map(self.norm(x), hw_shape)
 
 
 @MODELS.register_module()
@@ -247,7 +243,9 @@ class MiT(BaseModule):
         for i, stage in enumerate(self.stages):
             x = stage(x)
             if i in self.out_indices:
-                outs.append(x)
+                # NCHW-contiguous outputs: heads may .view() them. The next stage reads the
+                # channels-last map as it is.
+                outs.append(x.contiguous())
         return tuple(outs)
 
 

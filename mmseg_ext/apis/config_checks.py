@@ -1,0 +1,84 @@
+"""Config checks that need no data: misspelled or outdated keys, hook arguments, data roots.
+
+mmengine ignores top-level keys it does not know, and ``CheckpointHook`` accepts any keyword and
+fails only at its first save, after the first training interval. These checks turn both into
+errors before anything runs.
+"""
+import difflib
+import inspect
+import os.path as osp
+
+# The top-level keys mmengine's Runner reads (Runner.from_cfg and Runner.__init__).
+RUNNER_KEYS = (
+    'model', 'work_dir', 'train_dataloader', 'val_dataloader', 'test_dataloader', 'train_cfg',
+    'val_cfg', 'test_cfg', 'auto_scale_lr', 'optim_wrapper', 'param_scheduler', 'val_evaluator',
+    'test_evaluator', 'default_hooks', 'custom_hooks', 'data_preprocessor', 'load_from', 'resume',
+    'launcher', 'env_cfg', 'log_processor', 'log_level', 'visualizer', 'default_scope',
+    'randomness', 'experiment_name', 'model_wrapper_cfg', 'custom_imports', 'runner_type',
+    'compile', 'activation_checkpointing', 'efficient_conv_bn_eval', 'strategy')
+# mmcv 1.x / OpenMMLab 1.x keys that the 2.x Runner silently ignores. (Not `optimizer` and
+# `data`: 2.x configs use them as variables, e.g. optim_wrapper = dict(optimizer=optimizer).)
+OUTDATED_KEYS = {
+    'optimizer_config': 'optim_wrapper (clip_grad=..., type=AmpOptimWrapper)',
+    'lr_config': 'param_scheduler',
+    'checkpoint_config': 'default_hooks.checkpoint',
+    'log_config': 'default_hooks.logger',
+    'evaluation': 'val_evaluator and train_cfg.val_interval',
+    'runner': 'train_cfg=dict(type=..., max_iters=... or max_epochs=...)',
+    'total_epochs': 'train_cfg.max_epochs',
+    'workflow': 'train_cfg / val_cfg',
+}
+
+
+def check_top_level_keys(cfg):
+    """Raise on a top-level key that is a near-miss of a Runner key or an OpenMMLab 1.x key.
+
+    Other unknown keys are config variables (crop_size, data_root, ...) and stay allowed.
+    """
+    problems = []
+    for key in cfg.keys():
+        if key in RUNNER_KEYS or key.startswith('_'):
+            continue
+        if key in OUTDATED_KEYS:
+            problems.append(f'{key!r} is an OpenMMLab 1.x key that mmengine ignores; use '
+                            f'{OUTDATED_KEYS[key]}')
+            continue
+        close = difflib.get_close_matches(key, RUNNER_KEYS, n=1, cutoff=0.85)
+        if close:
+            problems.append(f'{key!r} is not a key the Runner reads (it would be ignored); did '
+                            f'you mean {close[0]!r}?')
+    if problems:
+        raise KeyError('config: ' + '; '.join(problems))
+
+
+def check_hook_arguments(runner):
+    """Raise if ``CheckpointHook`` got keys it would only reject at its first save."""
+    from mmengine.hooks import CheckpointHook
+    for hook in runner.hooks:
+        if isinstance(hook, CheckpointHook) and hook.args:
+            known = [p for p in inspect.signature(CheckpointHook.__init__).parameters
+                     if p not in ('self', 'kwargs')]
+            hints = []
+            for key in hook.args:
+                close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+                hints.append(f'{key!r}' + (f' (did you mean {close[0]!r}?)' if close else ''))
+            raise KeyError(f'default_hooks.checkpoint: unknown keys {", ".join(hints)}. '
+                           f'CheckpointHook takes: {", ".join(known)}')
+
+
+def check_data_roots(cfg, splits):
+    """Fail early, naming the config key, when a used dataset folder does not exist."""
+    from mmseg_ext.datasets.config_checks import SPLITS, leaf_datasets
+    for split in splits:
+        key = SPLITS[split]
+        loader = cfg.get(key)
+        if not loader or 'dataset' not in loader:
+            continue
+        for name, dataset in leaf_datasets(loader['dataset'], f'{key}.dataset'):
+            root = dataset.get('data_root')
+            if root and not osp.isdir(root):
+                raise FileNotFoundError(
+                    f'{name}.data_root = {root!r} does not exist. Put the dataset there '
+                    f'(docs/datasets.md), pass --cfg-options {name}.data_root=PATH, '
+                    'or generate the built-in data with tools/misc/make_toy_data.py (images) '
+                    'or tools/misc/make_toy_lra.py (Long Range Arena).')

@@ -1,0 +1,202 @@
+"""Read every image and mask of a segmentation dataset and report what would go wrong in
+training or testing: unreadable files, image / mask size mismatches, image and mask modes, and
+the label values against the config's classes, ``ignore_index`` and ``reduce_zero_label``.
+``tools/misc/check_dataset.py`` prints it; the config-level checks come first
+(:mod:`mmseg_ext.datasets.config_checks`).
+"""
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image
+
+from .config_checks import DatasetCheck, short_list
+
+GREY_OR_ALPHA = {'L': 'grey', 'LA': 'grey + alpha', 'RGBA': 'RGBA', 'I;16': '16-bit grey',
+                 'I': '32-bit grey', 'P': 'palette', '1': 'black and white', 'CMYK': 'CMYK'}
+
+
+@dataclass
+class Finding:
+    level: str  # 'error' (exit non-zero), 'warning' or 'note'
+    message: str
+    fix: str = ''
+
+
+@dataclass
+class DatasetScan:
+    """What reading every file of one dataset found."""
+
+    check: DatasetCheck
+    unreadable: list = field(default_factory=list)  # (path, reason)
+    size_mismatches: list = field(default_factory=list)  # (mask, mask HxW, image, image HxW)
+    colour_masks: list = field(default_factory=list)
+    image_modes: Counter = field(default_factory=Counter)
+    mask_modes: Counter = field(default_factory=Counter)
+    pixels: Counter = field(default_factory=Counter)  # raw label value -> pixels
+    files: dict = field(default_factory=lambda: defaultdict(list))  # raw value -> mask files
+
+
+def scan_dataset(check, on_sample=None):
+    """Read every image and mask of ``check.samples``; ``on_sample()`` after each pair."""
+    scan = DatasetScan(check)
+    for sample in check.samples:
+        img_path, seg_path = sample['img_path'], sample.get('seg_map_path')
+        img_hw = None
+        try:
+            with Image.open(img_path) as image:
+                image.load()  # decodes fully: a truncated file fails here
+                scan.image_modes[image.mode] += 1
+                img_hw = (image.height, image.width)
+        except Exception as error:  # noqa: BLE001  (any decoder error means unreadable)
+            scan.unreadable.append((img_path, f'{type(error).__name__}: {error}'))
+        if seg_path:
+            try:
+                with Image.open(seg_path) as mask:
+                    mask.load()
+                    scan.mask_modes[mask.mode] += 1
+                    seg = np.asarray(mask)
+            except Exception as error:  # noqa: BLE001
+                scan.unreadable.append((seg_path, f'{type(error).__name__}: {error}'))
+                seg = None
+            if seg is not None:
+                if seg.ndim == 3:
+                    scan.colour_masks.append(seg_path)
+                else:
+                    if img_hw is not None and seg.shape != img_hw:
+                        scan.size_mismatches.append((seg_path, seg.shape, img_path, img_hw))
+                    values, counts = np.unique(seg, return_counts=True)
+                    for value, count in zip(values.tolist(), counts.tolist()):
+                        scan.pixels[value] += count
+                        scan.files[value].append(seg_path)
+        if on_sample is not None:
+            on_sample()
+    return scan
+
+
+def train_label(raw, reduce_zero_label, label_map):
+    """The label a raw mask value becomes in mmseg's LoadAnnotations (uint8 cast,
+    reduce_zero_label, then the dataset's label_map)."""
+    value = raw % 256
+    if reduce_zero_label:
+        value = 255 if value in (0, 255) else value - 1
+    return (label_map or {}).get(value, value)
+
+
+def _hw(shape):
+    return f'{shape[0]}x{shape[1]}'
+
+
+def class_weights(fractions):
+    """Median frequency balancing (Eigen & Fergus 2015): weight_c = median(f) / f_c over the
+    classes that occur; classes that never occur get 0."""
+    present = [f for f in fractions if f > 0]
+    median = float(np.median(present)) if present else 0.
+    return [median / f if f > 0 else 0. for f in fractions]
+
+
+def findings(scan):
+    """The problems and facts of ``scan`` as :class:`Finding` s, config-level ones first."""
+    check = scan.check
+    out = [Finding('error', e) for e in check.errors]
+    out += [Finding('warning', w, 'set img_suffix to the images\' suffix, or move the files')
+            if 'skipped' in w else Finding('warning', w) for w in check.warnings]
+    for path, reason in scan.unreadable:
+        out.append(Finding('error', f'cannot read {path}: {reason}',
+                           'replace the file (an interrupted copy or download?) or remove the '
+                           'pair'))
+    for mask, mask_hw, image, image_hw in scan.size_mismatches:
+        out.append(Finding('error', f'{mask} is {_hw(mask_hw)} but its image {image} is '
+                           f'{_hw(image_hw)}',
+                           'resize the mask to its image with nearest-neighbour interpolation, '
+                           'or fix the pairing of names'))
+    if scan.colour_masks:
+        out.append(Finding('error', f'{len(scan.colour_masks)} masks are colour images: '
+                           f'{short_list(scan.colour_masks, 3)}',
+                           'convert colour-coded masks to label maps (one class index per '
+                           'pixel, mode L or P)'))
+    odd = {m: n for m, n in scan.image_modes.items() if m != 'RGB'}
+    if odd:
+        modes = ', '.join(f'{n} {GREY_OR_ALPHA.get(m, m)} ({m})' for m, n in odd.items())
+        out.append(Finding('note', f'images that are not RGB: {modes}; mmcv reads them as '
+                           '3-channel BGR (grey is repeated, alpha is dropped)'))
+    out += _label_findings(scan)
+    return out
+
+
+def _label_findings(scan):
+    dataset, classes = scan.check.dataset, scan.check.classes
+    num_classes = len(classes)
+    ignore, rzl = dataset.ignore_index, dataset.reduce_zero_label
+    total = sum(scan.pixels.values())
+    out = []
+    if not total:
+        return out
+    wide = sorted(v for v in scan.pixels if v > 255)
+    if wide:
+        out.append(Finding('error', f'mask values {short_list(wide, 5)} are above 255 (16-bit '
+                           f'masks, e.g. {scan.files[wide[0]][0]}): mmseg reads masks as uint8, '
+                           'so they wrap around modulo 256',
+                           'renumber the classes to 0..254 and save 8-bit masks'))
+    if rzl and scan.pixels.get(0):
+        share = 100 * scan.pixels[0] / total
+        out.append(Finding('note', f'0 appears in {share:.1f} % of pixels and '
+                           'reduce_zero_label=True ignores it (right if 0 means "unlabelled")',
+                           'if 0 is a class, set reduce_zero_label=False and put that class '
+                           'first in the classes'))
+    effective = Counter()
+    for raw, count in scan.pixels.items():
+        effective[train_label(raw, rzl, dataset.label_map)] += count
+    if num_classes:
+        bad = sorted(raw for raw in scan.pixels
+                     if train_label(raw, rzl, dataset.label_map) not in (*range(num_classes),
+                                                                          ignore))
+        for raw in bad:
+            files = sorted(set(scan.files[raw]))
+            after = train_label(raw, rzl, dataset.label_map)
+            note = f' (label {after} after reduce_zero_label)' if after != raw else ''
+            out.append(Finding('error', f'value {raw}{note} >= num_classes={num_classes} in '
+                               f'{len(files)} files: {short_list(files, 3)}',
+                               f'add the missing classes to metainfo.classes (num_classes '
+                               f'follows), mark the value as ignore ({ignore}), or fix the '
+                               'masks'))
+        absent = [i for i in range(num_classes) if not effective.get(i)]
+        only_0_255 = set(scan.pixels) <= {0, 255} and num_classes == 2 and not rzl
+        if only_0_255 and ignore == 255:
+            out.append(Finding('error', 'the masks hold only 0 and 255 and 255 is ignore_index, '
+                               'so class 1 never appears: binary masks saved as 0/255?',
+                               'divide the masks by 255 (0/1), or set another ignore_index'))
+        elif absent:
+            names = [f'{i} ({classes[i]})' if classes else str(i) for i in absent]
+            out.append(Finding('warning', f'classes that never appear: {short_list(names)}'))
+    return out
+
+
+def class_frequencies(scan):
+    """(class names, pixel fraction of each class among labelled pixels, suggested weights)."""
+    dataset = scan.check.dataset
+    classes = scan.check.classes
+    counts = np.zeros(len(classes))
+    for raw, count in scan.pixels.items():
+        label = train_label(raw, dataset.reduce_zero_label, dataset.label_map)
+        if 0 <= label < len(classes):
+            counts[label] += count
+    fractions = counts / max(counts.sum(), 1)
+    return list(classes), fractions.tolist(), class_weights(fractions.tolist())
+
+
+def label_table(scan):
+    """Rows (raw value, pixel %, files, what it becomes) of the label-value histogram."""
+    dataset, classes = scan.check.dataset, scan.check.classes
+    total = max(sum(scan.pixels.values()), 1)
+    rows = []
+    for raw in sorted(scan.pixels):
+        label = train_label(raw, dataset.reduce_zero_label, dataset.label_map)
+        if label == dataset.ignore_index:
+            meaning = 'ignored'
+        elif 0 <= label < len(classes):
+            meaning = f'class {label} ({classes[label]})'
+        else:
+            meaning = f'label {label}: OUT OF RANGE'
+        rows.append((raw, 100 * scan.pixels[raw] / total, len(set(scan.files[raw])), meaning))
+    return rows

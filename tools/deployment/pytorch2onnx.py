@@ -1,0 +1,73 @@
+"""Export a segmentor to ONNX and check the export against PyTorch on real images.
+
+    python tools/deployment/pytorch2onnx.py CONFIG CKPT --out model.onnx [--shape H W] [--dynamic]
+        [--output {logits,labels}] [--num-images N] [--verify-only]
+
+The ONNX model is the whole segmentor without preprocessing outside it: input ``image``,
+float32 [1, 3, H, W], raw pixel values (0-255, BGR as images are read) after the test
+pipeline's resize; inside, the config's normalisation, the network and the resize of the logits
+to H x W; output ``logits`` [1, K, H, W] or ``labels`` [1, H, W] (int64). ``--dynamic`` makes H
+and W free (otherwise they are fixed to --shape, default the config's crop size).
+
+The parity gate then runs PyTorch and ONNX Runtime (CPU) on the config's test images, or on the
+built-in synthetic data in the same layout when the test set is not on disk, and prints the
+largest logit difference, the share of pixels with the same argmax and the mIoU of both. The
+tool exits with status 1 if fewer than 99.9 % of the pixels agree. Run it with tools/infer.py
+--backend onnxruntime; time it with tools/analysis_tools/benchmark.py --onnx.
+"""
+import argparse
+import sys
+
+from mmengine.config import DictAction
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('config', help='config file of the model')
+    parser.add_argument('checkpoint', help='checkpoint matching the config')
+    parser.add_argument('--out', required=True, help='ONNX file to write (or to check with '
+                        '--verify-only)')
+    parser.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'),
+                        help='input size to export at (default: the config\'s crop size, '
+                        'model.data_preprocessor.size, else 512 512)')
+    parser.add_argument('--dynamic', action='store_true',
+                        help='export with free input height and width')
+    parser.add_argument('--output', choices=('logits', 'labels'), default='logits',
+                        help='what the graph returns: per-class logits or the label map')
+    parser.add_argument('--num-images', type=int, default=10,
+                        help='test images the parity gate runs (default 10)')
+    parser.add_argument('--threads', type=int, help='ONNX Runtime threads (default: all)')
+    parser.add_argument('--verify-only', action='store_true',
+                        help='do not export: run the parity gate on the existing --out file')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, e.g. '
+                        'test_dataloader.dataset.data_root=PATH')
+    args = parser.parse_args(argv)
+    if args.num_images < 1:
+        parser.error('--num-images must be at least 1')
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    import tempfile
+
+    import mmseg_ext  # noqa: F401  (registers modules, applies compat fixes)
+    from mmseg_ext.apis import init_segmentor, load_config
+    from mmseg_ext.deploy import export_onnx, parity_gate, real_samples
+    cfg = load_config(args.config, args.cfg_options)
+    model = init_segmentor(cfg, args.checkpoint)
+    if not args.verify_only:
+        shape = args.shape or cfg.model.data_preprocessor.get('size') or (512, 512)
+        export_onnx(model, args.out, tuple(shape), args.dynamic, args.output)
+        kind = 'H x W free' if args.dynamic else f'{shape[0]} x {shape[1]}'
+        print(f'wrote {args.out} (input image [1, 3, {kind}], output {args.output})')
+    with tempfile.TemporaryDirectory() as workdir:
+        source, dataset = real_samples(cfg, args.num_images, workdir)
+        report = parity_gate(model, args.out, dataset, source, args.num_images, args.threads)
+    print(report.summary())
+    return 0 if report.passed else 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())
