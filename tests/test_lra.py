@@ -216,13 +216,16 @@ def test_attention_per_head_is_the_output_before_projection():
 
 def test_cls_readout_is_the_official_equation():
     """Official AttentionLS with cls_embed: per head, softmax over [q.k_cls, q.O_n] / sqrt(d) of
-    [v_cls, O_n] (O = the head's token outputs, padded tokens excluded), then W_o, residual, MLP."""
+    [v_cls, O_n] (O = the head's token outputs, padded tokens excluded), then W_o, residual, MLP.
+    The tokens' outputs O include their attention to the CLS key/value (checked against the
+    dense official equations in test_ls_attention.py, test_1d_extra_keys_match_official_cls_embed).
+    """
     block = small_model().blocks[-1]
     assert isinstance(block, LSEncoderBlock)
     x = torch.randn(2, 11, 16, dtype=torch.float64)
     cls = torch.randn(2, 1, 16, dtype=torch.float64)
     pad = random_tokens([11, 6], 11) == 0
-    heads = attention_per_head(block.attn, block.norm1(x), pad)
+    heads = attention_per_head(block.attn, block.norm1(x), pad, cls)
     # the tokens' W_q, W_k, W_v (rows 0-15, 16-31, 32-47 of the fused qkv) on the raw CLS
     w, bias = block.attn.qkv.weight, block.attn.qkv.bias
     q, k, v = (cls[:, 0] @ w[i:i + 16].T + bias[i:i + 16] for i in (0, 16, 32))
@@ -283,11 +286,10 @@ def test_collate_and_accuracy():
 
 
 # From the official code by hand (lra/model.py, model_wrapper.py, run_*.sh): per block 2 x 128
-# (norm1/2) + 4 x 4160 (W_q/k/v/o) + 4160 (dconv_fc: 64 -> 2 heads x 32) + 8320 + 8256 (MLP);
-# embeddings 512 x 64 + positions x 64; CLS 64; final LN 128; head 64 x 128 + 128 + 128 x classes
-# + classes (Retrieval: 256 x 128 + 128 ...). The dual LayerNorm (2 x 128 per block officially) is
-# counted apart: its form is the attention module's business.
-OFFICIAL_WITHOUT_DUAL_LN = {'listops': 248906, 'text': 378946, 'retrieval': 403522}
+# (norm1/2) + 2 x 128 (dual_ln_s/l, LayerNorm over C) + 4 x 4160 (W_q/k/v/o) + 4160 (dconv_fc:
+# 64 -> 2 heads x 32) + 8320 + 8256 (MLP); embeddings 512 x 64 + positions x 64; CLS 64; final LN
+# 128; head 64 x 128 + 128 + 128 x classes + classes (Retrieval: 256 x 128 + 128 ...).
+OFFICIAL_PARAMS = {'listops': 249418, 'text': 379458, 'retrieval': 404034}
 OFFICIAL_RECIPE = {  # lr, weight decay, steps, warm-up, validation interval, dropout, seed
     'listops': (1e-4, 0., 5000, 1000, 50, 0., 1234),
     'text': (1e-4, 0.01, 20000, 8000, 500, 0., 1234),
@@ -309,9 +311,7 @@ def test_config_is_the_official_recipe(task):
     assert (m.drop, m.attn_drop, cfg.randomness.seed) == (drop, drop, seed)
     assert cfg.train_dataloader.batch_size == 32 and m.dual == (task == 'retrieval')
     model = MODELS.build(cfg.model)
-    dual_ln = sum(p.numel() for k, p in model.named_parameters() if 'dual_ln' in k)
-    total = sum(p.numel() for p in model.parameters())
-    assert total - dual_ln == OFFICIAL_WITHOUT_DUAL_LN[task]
+    assert sum(p.numel() for p in model.parameters()) == OFFICIAL_PARAMS[task]
 
 
 def test_schedule_is_torch_one_cycle():

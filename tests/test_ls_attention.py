@@ -92,7 +92,7 @@ def window_2d(h, w, ws):
     return rows & cols
 
 
-def ref_1d(m, x, pad=None):
+def ref_1d(m, x, pad=None, cls=None):
     b, n, _ = x.shape
     valid = torch.ones(b, n, dtype=torch.bool) if pad is None else ~pad
     q, k, v = project(m, x)
@@ -103,6 +103,11 @@ def ref_1d(m, x, pad=None):
         keys.append(compress(m, x, ks, valid))
         values.append(compress(m, x, vs, valid))
         allowed.append(torch.ones(1, n, m.dp_rank, dtype=torch.bool))
+    if cls is not None:  # official cls_embed: W_k / W_v of the raw CLS, then dual_ln_s (= LN_L)
+        _, k_cls, v_cls = project(m, cls)
+        keys.append(ln(m.dual_ln.long, k_cls))
+        values.append(ln(m.dual_ln.long, v_cls))
+        allowed.append(torch.ones(1, n, cls.shape[1], dtype=torch.bool))
     out = attend(m, q, keys, values, allowed).masked_fill(~valid[..., None], 0)
     return F.linear(out, m.proj.weight, m.proj.bias)
 
@@ -216,6 +221,19 @@ def test_1d_matches_official_equations(h, n, w, r):
     pad[1, n - 3:] = True
     pad[2, 2:5] = True
     torch.testing.assert_close(m(x, key_padding_mask=pad), ref_1d(m, x, pad), **TOL)
+
+
+@pytest.mark.parametrize('h', [2, 4])
+@pytest.mark.parametrize('n,w,r', [(13, 4, 3), (11, 3, 0)])
+def test_1d_extra_keys_match_official_cls_embed(h, n, w, r):
+    """Official LRA last block: every token also attends to LN_L(W_k cls), LN_L(W_v cls)."""
+    m = make(LSAttention1d, h, window_size=w, dp_rank=r)
+    x, cls = torch.randn(3, n, C), torch.randn(3, 1, C)
+    pad = torch.zeros(3, n, dtype=torch.bool)
+    pad[1, n - 3:] = True
+    out = m(x, key_padding_mask=pad, extra=cls)
+    torch.testing.assert_close(out, ref_1d(m, x, pad, cls), **TOL)
+    assert (out - m(x, key_padding_mask=pad)).abs().amax() > 1e-2  # the CLS key is seen
 
 
 @pytest.mark.parametrize('h', [2, 4])
@@ -390,6 +408,8 @@ def test_invalid_arguments_raise():
             torch.randn(1, 6, 8), (2, 3))
     with pytest.raises(ValueError, match=r'key_padding_mask of shape \(2, 5\)'):
         LSAttention1d(8, 2, 2, 1)(torch.randn(1, 5, 8), torch.zeros(2, 5, dtype=torch.bool))
+    with pytest.raises(ValueError, match=r'extra of shape \(1, 8\)'):
+        LSAttention1d(8, 2, 2, 1)(torch.randn(1, 5, 8), extra=torch.randn(1, 8))
     with pytest.raises(ValueError, match=r'memory of shape \(2, 4, 8\)'):
         CausalLSAttention1d(8, 2, 2, 4, 1)(torch.randn(1, 5, 8), torch.randn(2, 4, 8))
     with pytest.raises(ValueError, match='segment_size=4'):

@@ -37,7 +37,9 @@ class LSAttention1d(LongShortAttentionBase):
     ``e`` tokens each side) and ``P`` is ``N x r`` (``r = dp_rank``). Padded positions
     (``key_padding_mask`` True) are masked in the windows and in the softmax of ``P``, and their
     outputs are the output projection's bias, as in the official code. ``dp_rank=0`` drops the
-    long-range branch. Cost O(N (w + r)) time and memory.
+    long-range branch. ``forward(x, extra=e)`` adds ``LN_L(e W^K)``, ``LN_L(e W^V)`` of extra
+    tokens ``e`` (not ``LN_S``-normalised, not compressed) to the long-range keys/values of every
+    query: the official LRA ``cls_embed`` of the last block. Cost O(N (w + r)) time and memory.
 
     Args:
         embed_dims: channels ``C``.
@@ -59,10 +61,15 @@ class LSAttention1d(LongShortAttentionBase):
         self.window_size = window_size
         self.halo = max(window_size // 2, 1)
 
-    def forward(self, x: torch.Tensor,
-                key_padding_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """``x [B, N, C]``, ``key_padding_mask [B, N]`` (True = pad) -> ``[B, N, C]``."""
-        b, n, _ = x.shape
+    def forward(self, x: torch.Tensor, key_padding_mask: torch.Tensor | None = None,
+                extra: torch.Tensor | None = None) -> torch.Tensor:
+        """``x [B, N, C]``, ``key_padding_mask [B, N]`` (True = pad) -> ``[B, N, C]``.
+
+        ``extra [B, E, C]``: tokens (e.g. the LRA CLS vector) whose keys/values
+        ``LN_L(extra W^K)``, ``LN_L(extra W^V)`` join the long-range keys of every query, as the
+        official ``cls_embed``; their own outputs are not computed.
+        """
+        b, n, c = x.shape
         w, halo, h = self.window_size, self.halo, self.num_heads
         segs = math.ceil(n / w)
         pad = segs * w - n
@@ -73,9 +80,19 @@ class LSAttention1d(LongShortAttentionBase):
 
         q, kv = self.project(x)
         with torch.autocast(device_type=x.device.type, enabled=False):
-            long_out = lse = None
+            shared = []  # keys/values every query sees: extra tokens, compressed
+            if extra is not None:
+                if extra.dim() != 3 or extra.shape[::2] != (b, c):
+                    raise ValueError(f'extra of shape {tuple(extra.shape)} does not match x '
+                                     f'{(b, n, c)}: expected [B, E, C]')
+                kv_e = F.linear(extra, self.qkv.weight[c:],
+                                None if self.qkv.bias is None else self.qkv.bias[c:])
+                shared.append(self.dual_ln.long(kv_e.unflatten(-1, (2, c))).to(kv.dtype))
             if self.dynamic_proj is not None:
-                long_kv = self.compress(x, kv, valid)
+                shared.append(self.compress(x, kv, valid))
+            long_out = lse = None
+            if shared:
+                long_kv = torch.cat(shared, 1) if len(shared) > 1 else shared[0]
                 long_out, lse = shared_key_attention(q, long_kv[:, :, 0], long_kv[:, :, 1], h,
                                                      self.scale)
                 lse = lse - math.log(2)  # two summary slots per window: half the weight each
@@ -84,13 +101,15 @@ class LSAttention1d(LongShortAttentionBase):
             size = w + 2 * halo + 2  # segment, halo each side, two summary slots
             k_win, v_win = (t.flatten(2, 3)[:, :, w - halo:].unfold(2, size, w + 1).transpose(
                 -1, -2).flatten(0, 1) for t in (k_lay, v_lay))  # [B h, T, size, d + 2] views
-            q_aug = augment_queries(split_heads(q, h), lse, self.scale,
-                                    pad=(0, pad)).view(b * h, segs, w, -1)
+            q_aug = augment_queries(split_heads(q, h), lse, self.scale)
+            if pad:
+                q_aug = F.pad(q_aug, (0, 0, 0, pad))
+            q_aug = q_aug.view(b * h, segs, w, -1)
             out = windowed_attention(q_aug, k_win, v_win, self.scale, dropout_p=self.dropout_p)
             out = combine_summary(out.view(b, h, segs * w, -1)[:, :, :n], long_out)
             out = merge_heads(out)
             if valid is not None:
-                out = out.masked_fill(~valid[..., None], 0)
+                out = out.masked_fill_(~valid[..., None], 0)
         return self.output(out, x.dtype)
 
     def block_layout(self, k: torch.Tensor, v: torch.Tensor, valid: torch.Tensor | None,
@@ -112,10 +131,16 @@ class LSAttention1d(LongShortAttentionBase):
         slot[:, w] = 1
         out = []
         for t, is_value in ((k, False), (v, True)):
-            buf = t.new_zeros(b, h, segs + 2, w + 1, d + 2)
-            buf[:, :, 1:-1, :w, :d] = F.pad(t, (0, 0, 0, pad)).unflatten(2, (segs, w))
+            buf = t.new_empty(b, h, segs + 2, w + 1, d + 2)
+            for empty in (buf[:, :, 0], buf[:, :, -1], buf[:, :, 1:-1, w, :d]):
+                empty.zero_()
+            body = buf[:, :, 1:-1, :w, :d]
+            body[:, :, :-1] = t[:, :, :(segs - 1) * w].unflatten(2, (segs - 1, w))
+            body[:, :, -1, :w - pad] = t[:, :, (segs - 1) * w:]
+            body[:, :, -1, w - pad:] = 0
             if is_value:
                 buf[..., d] = slot
+                buf[..., d + 1] = 0
             else:
                 buf[..., d] = torch.where(token_ok | (slot.bool() & summary), 0., NEG)[:, None]
                 buf[..., d + 1] = slot

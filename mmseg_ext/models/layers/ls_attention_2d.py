@@ -123,20 +123,24 @@ class LSAttention2d(LongShortAttentionBase):
             def per_pixel(t: torch.Tensor) -> torch.Tensor:  # [B, HW, *] -> [B, H, W, h, *]
                 return t.reshape(b, h, w, heads, -1)
 
-            q_aug = augment_queries(per_pixel(q_map), None if lse is None else per_pixel(lse),
-                                    self.scale, pad=(0, 0, 0, pad_w, 0, pad_h))
-            q_aug = q_aug.view(b, tiles_h, ws, tiles_w, ws, heads, -1).permute(0, 1, 3, 5, 2, 4, 6)
-            q_aug = q_aug.reshape(b * tiles, heads, ws * ws, -1)
+            def tiled(t: torch.Tensor) -> torch.Tensor:  # [B, H, W, h, *] -> tiles (a view)
+                t = F.pad(t, (0, 0, 0, 0, 0, pad_w, 0, pad_h)) if pad_h or pad_w else t
+                return t.view(b, tiles_h, ws, tiles_w, ws, heads, -1).permute(0, 1, 3, 5, 2, 4, 6)
+
+            q_aug = augment_queries(tiled(per_pixel(q_map)),
+                                    None if lse is None else tiled(per_pixel(lse)), self.scale)
+            q_aug = q_aug.view(b * tiles, heads, ws * ws, -1)
             inside = torch.zeros(h + pad_h + 2 * halo, w + pad_w + 2 * halo, dtype=torch.bool,
                                  device=x.device)
             inside[halo:halo + h, halo:halo + w] = True
             summary = lse is not None
-            k_aug, v_aug = augment_kv(per_pixel(kv_map[:, :, 0]), per_pixel(kv_map[:, :, 1]),
-                                      inside[..., None],
-                                      pad=(0, 0, halo, pad_w + halo, halo, pad_h + halo))
+            # keys/values head-major [B, h, H, W, d + 2]: a window row is one contiguous run
+            k_aug, v_aug = augment_kv(*(per_pixel(t).permute(0, 3, 1, 2, 4)
+                                        for t in kv_map.unbind(2)), inside,
+                                      pad=(halo, pad_w + halo, halo, pad_h + halo))
             k_win, v_win = (  # [B, tiles_h, tiles_w, h, size, size, d + 2] views, stacked
-                stack_windows(t.unfold(1, size, ws).unfold(2, size, ws).permute(
-                    0, 1, 2, 3, 5, 6, 4), (b * tiles, heads), summary, value)
+                stack_windows(t.unfold(2, size, ws).unfold(3, size, ws).permute(
+                    0, 2, 3, 1, 5, 6, 4), (b * tiles, heads), summary, value)
                 for t, value in ((k_aug, False), (v_aug, True)))
             bias = None
             if self.rel_pos_table is not None:

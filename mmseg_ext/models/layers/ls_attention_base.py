@@ -55,12 +55,32 @@ def shared_key_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, head
                          scale: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Every query ``q [B, N, C]`` against the same few keys/values ``k, v [B, m, C]`` (the
     compressed and global ones), per head: the softmax-averaged values ``[B, h, N, d]`` and the
-    log-sum-exp of the scores ``[B, h, N, 1]``."""
-    scores = split_heads(q, heads) @ split_heads(k * scale, heads).transpose(-1, -2)
-    probs = scores.softmax(-1)
-    # log-sum-exp = max score - log(its probability >= 1 / m): no second exp pass
-    lse = scores.amax(-1, keepdim=True) - probs.amax(-1, keepdim=True).log()
-    return probs @ split_heads(v, heads), lse
+    log-sum-exp of the scores ``[B, h, N, 1]``.
+
+    The scores are laid out ``[B, h, m, N]``, so that the softmax's reductions over the few
+    ``m`` keys run along the long, contiguous ``N`` axis."""
+    scores = split_heads(k * scale, heads) @ split_heads(q, heads).transpose(-1, -2)
+    probs, lse = softmax_lse(scores, -2)
+    return probs.transpose(-1, -2) @ split_heads(v, heads), lse.transpose(-1, -2)
+
+
+def softmax_lse(scores: torch.Tensor, dim: int = -1) -> tuple[torch.Tensor, torch.Tensor]:
+    """``softmax(scores)`` along ``dim`` and the log-sum-exp of the scores (keepdim): the maximum
+    score minus the log of the maximum probability (which is >= 1 / n), so no second exp pass."""
+    probs = scores.softmax(dim)
+    return probs, scores.amax(dim, keepdim=True) - probs.amax(dim, keepdim=True).log()
+
+
+def merge_softmax_parts(outs: list[torch.Tensor], lses: list[torch.Tensor]) -> torch.Tensor:
+    """ONE softmax over several key sets from each set's own softmax average ``outs[i]`` and
+    log-sum-exp ``lses[i]`` (broadcastable): ``sum_i exp(lse_i - lse) out_i``, ``lse`` the
+    log-sum-exp over the sets. A set whose keys are all masked by the finite :data:`NEG` gets
+    weight exactly 0."""
+    weights = torch.stack(lses).softmax(0)
+    out = outs[0] * weights[0]
+    for part, weight in zip(outs[1:], weights[1:]):
+        out = torch.addcmul(out, part, weight)
+    return out
 
 
 def augment_kv(k: torch.Tensor, v: torch.Tensor, valid: torch.Tensor | None = None,
@@ -77,14 +97,17 @@ def augment_kv(k: torch.Tensor, v: torch.Tensor, valid: torch.Tensor | None = No
     return k, F.pad(v, (0, EXTRA_CHANNELS) + tuple(pad))
 
 
-def augment_queries(q: torch.Tensor, lse: torch.Tensor | None, scale: float,
-                    pad: tuple[int, ...] = ()) -> torch.Tensor:
+def augment_queries(q: torch.Tensor, lse: torch.Tensor | None, scale: float) -> torch.Tensor:
     """``q [..., d] -> [q, 1, lse / scale]``: the validity channel and the summary score of
-    :func:`summary_attention` (``lse [..., 1]``). ``pad`` as in :func:`augment_kv`."""
-    out = F.pad(q, (0, EXTRA_CHANNELS) + tuple(pad))
+    :func:`shared_key_attention` (``lse [..., 1]``), in one new contiguous tensor (so a permuted
+    ``q`` view comes out in the permuted layout)."""
+    out = q.new_empty(*q.shape[:-1], q.shape[-1] + EXTRA_CHANNELS)
+    out[..., :-EXTRA_CHANNELS] = q
     out[..., -2] = 1
-    if lse is not None:
-        out[..., -1:] = F.pad(lse, (0, 0) + tuple(pad)) / scale
+    if lse is None:
+        out[..., -1] = 0
+    else:
+        out[..., -1:] = lse / scale
     return out
 
 

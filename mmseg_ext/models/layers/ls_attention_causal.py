@@ -7,7 +7,14 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.registry import MODELS
 
-from .ls_attention_base import LongShortAttentionBase, merge_heads, split_heads
+from .ls_attention_base import (
+    NEG,
+    LongShortAttentionBase,
+    merge_heads,
+    merge_softmax_parts,
+    softmax_lse,
+    split_heads,
+)
 
 
 def sinusoid(positions: torch.Tensor, dims: int) -> torch.Tensor:
@@ -184,19 +191,19 @@ class CausalLSAttention1d(LongShortAttentionBase):
         b, h, n, d = q.shape
         w = self.window_size
         blocks = n // w
-        scores = q.view(b, h, blocks, w, d) @ k.unfold(2, 2 * w, w)
-        if rel is not None:  # (q + u) k^T + (q + v) R_{t - j}^T, u k^T per key, v R^T per offset
-            uk = (k @ self.rel_content_bias[..., None]).squeeze(-1)  # [B, h, (T + 1) w]
-            scores += uk.unfold(2, 2 * w, w)[:, :, :, None]
-            pos = q @ rel.transpose(-1, -2)  # [B, h, T w, w]: distance w - 1 - column
-            pos += (rel @ self.rel_pos_bias[..., None]).transpose(-1, -2)
-            # key column m of query i in a window is at distance i + w - m: a skewed view (the
-            # first column is never in the window)
+        q_content = q if rel is None else q + self.rel_content_bias[:, None]
+        scores = q_content.view(b, h, blocks, w, d) @ k.unfold(2, 2 * w, w)
+        if rel is not None:  # (q + u) k^T above, (q + v) R_{t - j}^T here
+            # [B, h, T w, w], column c at distance w - 1 - c; key column m of query i in a
+            # window is at distance i + w - m: a skewed view (the first column is never in it)
+            pos = (q + self.rel_pos_bias[:, None]) @ rel.transpose(-1, -2)
             scores[..., 1:] += pos.as_strided((b, h, blocks, w, 2 * w - 1),
                                               (pos.stride(0), pos.stride(1), w * w, w - 1, 1),
                                               pos.storage_offset())
         i, m = torch.arange(w, device=q.device)[:, None], torch.arange(2 * w, device=q.device)
-        scores.masked_fill_((m <= i) | (m > i + w), -math.inf)  # outside (t - w, t]
+        outside = (m <= i) | (m > i + w)  # outside (t - w, t]; an additive mask is the cheaper
+        scores.add_(torch.zeros(outside.shape, dtype=scores.dtype,
+                                device=q.device).masked_fill_(outside, -math.inf))
         if hidden:
             scores[:, :, 0, :, :hidden] = -math.inf
         return scores, v.unfold(2, 2 * w, w).transpose(-1, -2)
@@ -217,21 +224,23 @@ class CausalLSAttention1d(LongShortAttentionBase):
                 pos.storage_offset() + r * segs))
         seen = torch.arange(cols, device=q.device) < r * (
             first_seg + torch.arange(segs, device=q.device))[:, None]
-        scores.view(b, h, segs, seg, cols).masked_fill_(~seen[:, None], -math.inf)
+        # finite: a query may see none of these keys (its part then gets weight 0)
+        scores.view(b, h, segs, seg, cols).add_(torch.zeros(
+            seen.shape, dtype=scores.dtype, device=q.device).masked_fill_(~seen, NEG)[:, None])
         return scores
 
     def joint_softmax(self, parts: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
-        """ONE softmax over all parts' scores (in place), times their values: ``[B, h, N, d]``.
-        ``parts``: ``(scores, values)`` whose scores' rows flatten to the ``N`` queries."""
+        """ONE softmax over all parts' scores, times their values: ``[B, h, N, d]``. ``parts``:
+        ``(scores, values)`` whose scores' rows flatten to the ``N`` queries; each part's softmax
+        runs on its own and the parts are merged by their log-sum-exps (exact)."""
         b, h, n = parts[0][0].shape[0], parts[0][0].shape[1], parts[0][0].shape[2:-1].numel()
-        peak = torch.stack([s.detach().view(b, h, n, -1).amax(-1) for s, _ in parts]).amax(0)
-        total, out = 0, 0
+        outs, lses = [], []
         for scores, values in parts:
-            scores.sub_(peak.view(*scores.shape[:-1], 1)).exp_()
-            total = total + scores.sum(-1).view(b, h, n, 1)
-            probs = F.dropout(scores, self.dropout_p, self.training)
-            out = out + (probs @ values).view(b, h, n, -1)
-        return out.div_(total)
+            probs, lse = softmax_lse(scores)
+            probs = F.dropout(probs, self.dropout_p, self.training)
+            outs.append((probs @ values).view(b, h, n, -1))
+            lses.append(lse.view(b, h, n, 1))
+        return merge_softmax_parts(outs, lses)
 
     def extra_repr(self) -> str:
         return (f'{super().extra_repr()}, window_size={self.window_size}, '

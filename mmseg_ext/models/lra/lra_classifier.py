@@ -3,11 +3,11 @@ Transformer-LS LRA model (NVIDIA/transformer-ls ``lra/model.py``, ``model_wrappe
 
 Token + learned position embeddings, ``depth`` pre-norm blocks, a final LayerNorm, then an MLP head
 (``Linear, ReLU, Linear``). The official runs pass ``--cls_last_layer`` for every task: a learned
-CLS vector (zeros at start) joins only in the LAST block, where it attends to itself and to the
-block's per-head attention outputs of the tokens, and the final LayerNorm of its output is the
-sequence embedding (:meth:`LSEncoderBlock.forward_cls`). One difference: the official last block
-also lets every token attend to the CLS key/value; :class:`LSAttention1d` takes no extra keys, so
-here the tokens of the last block do not see the CLS. ``pool='mean'`` averages the final tokens
+CLS vector (zeros at start) joins only in the LAST block: there every token also attends to the
+CLS key/value (``LN_L`` of its projections, with the long-range keys: ``LSAttention1d(...,
+extra=cls)``), the CLS attends to itself and to the tokens' per-head attention outputs, and the
+final LayerNorm of its output is the sequence embedding (:meth:`LSEncoderBlock.forward_cls`).
+``pool='mean'`` averages the final tokens
 over the non-padded positions instead. Retrieval encodes both documents with the same
 encoder and classifies ``[x1, x2, x1 * x2, x1 - x2]``.
 """
@@ -21,9 +21,10 @@ from torch.func import functional_call
 from ..layers import LSAttention1d
 
 
-def attention_per_head(attn: LSAttention1d, x: torch.Tensor,
-                       key_padding_mask: torch.Tensor) -> torch.Tensor:
-    """``attn``'s output before its output projection: the heads' outputs side by side [B, N, C].
+def attention_per_head(attn: LSAttention1d, x: torch.Tensor, key_padding_mask: torch.Tensor,
+                       extra: torch.Tensor | None = None) -> torch.Tensor:
+    """``attn``'s output before its output projection: the heads' outputs side by side [B, N, C]
+    (``extra``: see :meth:`LSAttention1d.forward`).
 
     Runs ``attn`` with its output projection set to the identity (``torch.func.functional_call``),
     so the module's own attention code computes them.
@@ -32,7 +33,7 @@ def attention_per_head(attn: LSAttention1d, x: torch.Tensor,
                                        device=x.device)}
     if attn.proj.bias is not None:
         params['proj.bias'] = torch.zeros_like(attn.proj.bias)
-    return functional_call(attn, params, (x, key_padding_mask))
+    return functional_call(attn, params, (x, key_padding_mask, extra))
 
 
 class LSEncoderBlock(nn.Module):
@@ -60,13 +61,14 @@ class LSEncoderBlock(nn.Module):
         """The block's output at a CLS vector ``cls [B, 1, C]`` (the official cls_last_layer).
 
         Per head, with ``q, k, v`` the projections of ``cls`` (not normalised) and ``O_n`` the
-        head's attention output at token ``n`` (before the output projection ``W_o``):
+        head's attention output at token ``n`` (before the output projection ``W_o``; the tokens
+        also attend to the CLS, ``LSAttention1d(..., extra=cls)``):
         ``a = softmax([q k ; q O_n (n not padded)] / sqrt(d)) . [v ; O_n]``, then
         ``c = cls + Drop(W_o a)`` and ``c + MLP(LN(c))``.
         """
         b, n, c = x.shape
         h = self.attn.num_heads
-        tokens = attention_per_head(self.attn, self.norm1(x), key_padding_mask)
+        tokens = attention_per_head(self.attn, self.norm1(x), key_padding_mask, cls)
         tokens = tokens.view(b, n, h, c // h).transpose(1, 2)
         q, k, v = (t.view(b, 1, h, c // h).transpose(1, 2)
                    for t in self.attn.qkv(cls).chunk(3, dim=-1))
