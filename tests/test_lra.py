@@ -212,6 +212,9 @@ def test_attention_per_head_is_the_output_before_projection():
     pad = random_tokens([11, 7], 11) == 0
     torch.testing.assert_close(block.attn.proj(attention_per_head(block.attn, x, pad)),
                                block.attn(x, pad))
+    cls = torch.randn(2, 1, 16, dtype=torch.float64)  # with the CLS as an extra long-range key
+    torch.testing.assert_close(block.attn.proj(attention_per_head(block.attn, x, pad, cls)),
+                               block.attn(x, pad, extra=cls))
 
 
 def test_cls_readout_is_the_official_equation():

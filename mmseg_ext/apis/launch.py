@@ -23,7 +23,7 @@ from mmengine.runner import Runner, find_latest_checkpoint
 from ..compat.checkpoint import remove_stale_temp_checkpoints
 from ..compat.mmpretrain import require_mmpretrain
 from ..datasets.classification_data import check_classification_data
-from ..datasets.config_checks import SPLITS, check_seg_datasets
+from ..datasets.config_checks import SPLITS, check_seg_datasets, type_name
 from .config_checks import check_data_roots, check_hook_arguments, check_top_level_keys
 
 TRAINING_HOOKS = ('NonFiniteLossHook', 'PreemptionHook')
@@ -107,7 +107,7 @@ def _check_seg_data(cfg, splits):
 def _add_training_hooks(cfg):
     """NonFiniteLossHook and PreemptionHook in every training run (configs may set options)."""
     hooks = cfg.get('custom_hooks') or []
-    names = {str(hook.get('type', '')).split('.')[-1] for hook in hooks}
+    names = {type_name(hook) for hook in hooks}
     cfg.custom_hooks = list(hooks) + [dict(type=name) for name in TRAINING_HOOKS
                                       if name not in names]
 

@@ -111,7 +111,11 @@ def infer_panoptic(config: str, checkpoint: str, images: list[str], out_dir: str
     from mmdet.visualization import DetLocalVisualizer
     from mmengine.utils import ProgressBar
 
+    from ..utils import check_checkpoint_matches
     model = init_detector(config, checkpoint, device=device)
+    # mmdet loads non-strictly, with a warning; refuse a checkpoint of another model, as
+    # tools/test.py does
+    check_checkpoint_matches(model, checkpoint)
     meta = model.dataset_meta
     num_classes = len(meta['classes'])
     categories = _categories(meta, ann_file)

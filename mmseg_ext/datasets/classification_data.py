@@ -7,14 +7,7 @@ without an annotation file, mmpretrain itself checks the number of class folders
 """
 import os.path as osp
 
-SPLITS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
-
-
-def _dataset(loader):
-    dataset = loader['dataset']
-    while 'dataset' in dataset:  # RepeatDataset / ClassBalancedDataset wrappers
-        dataset = dataset['dataset']
-    return dataset
+from .config_checks import leaf_datasets
 
 
 def _paths(dataset):
@@ -37,28 +30,30 @@ def _class_folders(ann_file):
         return sorted({name.rsplit('/', 1)[0] for name in names if '/' in name})
 
 
-def check_classification_data(cfg, splits=SPLITS):
+def check_classification_data(cfg, splits):
     """Raise ``FileNotFoundError`` naming the config key, the folder and the fix; ``splits``:
     the dataloader keys to check (those the tool uses)."""
     for split in splits:
         loader = cfg.get(split)
-        if not loader or 'dataset' not in loader:
-            continue
-        dataset = _dataset(loader)
-        img_dir, ann_file = _paths(dataset)
-        where = f'{split}.dataset'
-        if not osp.isdir(img_dir):
+        if loader and 'dataset' in loader:
+            for where, dataset in leaf_datasets(loader['dataset'], f'{split}.dataset'):
+                _check_dataset(where, dataset)
+
+
+def _check_dataset(where, dataset):
+    img_dir, ann_file = _paths(dataset)
+    if not osp.isdir(img_dir):
+        raise FileNotFoundError(
+            f'{where}: image folder {img_dir!r} does not exist. Put the images there '
+            '(docs/datasets.md, "ImageNet"), set data_root / split / data_prefix, or '
+            'generate the built-in data with tools/misc/make_toy_data.py --format imagenet.')
+    if ann_file is not None:
+        if not osp.isfile(ann_file):
+            raise FileNotFoundError(f'{where}: annotation file {ann_file!r} does not exist')
+        missing = [d for d in _class_folders(ann_file) if not osp.isdir(osp.join(img_dir, d))]
+        if missing:
             raise FileNotFoundError(
-                f'{where}: image folder {img_dir!r} does not exist. Put the images there '
-                '(docs/datasets.md, "ImageNet"), set data_root / split / data_prefix, or '
-                'generate the built-in data with tools/misc/make_toy_data.py --format imagenet.')
-        if ann_file is not None:
-            if not osp.isfile(ann_file):
-                raise FileNotFoundError(f'{where}: annotation file {ann_file!r} does not exist')
-            missing = [d for d in _class_folders(ann_file) if not osp.isdir(osp.join(img_dir, d))]
-            if missing:
-                raise FileNotFoundError(
-                    f'{where}: {len(missing)} class folder(s) listed in {ann_file} are missing '
-                    f'under {img_dir}: {", ".join(missing[:5])}' +
-                    (' ...' if len(missing) > 5 else '') +
-                    '. Copy them there, or remove their lines from the annotation file.')
+                f'{where}: {len(missing)} class folder(s) listed in {ann_file} are missing '
+                f'under {img_dir}: {", ".join(missing[:5])}' +
+                (' ...' if len(missing) > 5 else '') +
+                '. Copy them there, or remove their lines from the annotation file.')

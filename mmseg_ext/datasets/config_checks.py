@@ -59,7 +59,8 @@ def leaf_datasets(dataset_cfg, key):
         yield key, dataset_cfg
 
 
-def _type_name(step):
+def type_name(step):
+    """The class name of a pipeline step or hook config (``type`` a string or a class)."""
     kind = step.get('type', '') if isinstance(step, dict) else type(step).__name__
     return (kind if isinstance(kind, str) else kind.__name__).split('.')[-1]
 
@@ -168,7 +169,7 @@ def _check_pipeline(check, pipeline):
     num_classes = len(check.classes) or None
     load_at, validated = None, False
     for i, step in enumerate(pipeline):
-        name = _type_name(step)
+        name = type_name(step)
         if name == 'LoadAnnotations' and isinstance(step, dict):
             load_at = i
             given = step.get('reduce_zero_label')
@@ -195,7 +196,7 @@ def _check_pipeline(check, pipeline):
                                           ignore_index=dataset.ignore_index))
 
 
-def check_seg_datasets(cfg, splits, list_files=True):
+def check_seg_datasets(cfg, splits):
     """Check the mmseg datasets of ``cfg``'s ``splits`` (keys of :data:`SPLITS`).
 
     Fills in / adds ``ValidateSegLabels`` in their pipelines (in ``cfg``). Returns one
@@ -211,8 +212,7 @@ def check_seg_datasets(cfg, splits, list_files=True):
             if dataset is None:
                 continue
             check = DatasetCheck(key=key, dataset=dataset)
-            if list_files:
-                _list_files(check, dataset_cfg)
+            _list_files(check, dataset_cfg)
             if 'model' in cfg:
                 _check_model(check, cfg.model)
             _check_reduce_zero_label(check)

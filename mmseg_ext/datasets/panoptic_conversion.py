@@ -49,13 +49,9 @@ def metainfo(categories: list[dict]) -> dict:
                 palette=[tuple(c['color']) for c in ordered])
 
 
-def _rgb2id(png: np.ndarray) -> np.ndarray:
-    png = png.astype(np.int64)
-    return png[..., 0] + 256 * png[..., 1] + 256 * 256 * png[..., 2]
-
-
 def instances_from_panoptic(panoptic: dict, png_dir: str | Path) -> dict:
     """COCO instance annotations (RLE masks) of the thing segments of a panoptic json."""
+    from panopticapi.utils import rgb2id
     from pycocotools.mask import encode
 
     things = {c['id'] for c in panoptic['categories'] if c['isthing']}
@@ -64,7 +60,7 @@ def instances_from_panoptic(panoptic: dict, png_dir: str | Path) -> dict:
         thing_segments = [s for s in ann['segments_info'] if s['category_id'] in things]
         if not thing_segments:
             continue
-        ids = _rgb2id(np.asarray(Image.open(Path(png_dir) / ann['file_name']).convert('RGB')))
+        ids = rgb2id(np.asarray(Image.open(Path(png_dir) / ann['file_name']).convert('RGB')))
         for seg in thing_segments:
             rle = encode(np.asfortranarray((ids == seg['id']).astype(np.uint8)))
             annotations.append(dict(

@@ -91,16 +91,13 @@ def evaluation_pairs(corruptions, severities):
     return pairs + [(c, s) for c in corruptions for s in sorted(set(severities)) if s > 0]
 
 
-def _step_name(step):
-    return str(step.get('type', '')).split('.')[-1]
-
-
 def _insert_in_pipeline(pipeline, transform, before_pack):
+    from mmseg_ext.datasets.config_checks import type_name
     for i, step in enumerate(pipeline):
-        if before_pack and _step_name(step) == 'PackInputs':
+        if before_pack and type_name(step) == 'PackInputs':
             pipeline.insert(i, transform)
             return
-        if not before_pack and _step_name(step).startswith('LoadImage'):
+        if not before_pack and type_name(step).startswith('LoadImage'):
             pipeline.insert(i + 1, transform)
             return
     raise ValueError('no PackInputs transform in the test pipeline to put the corruption before'

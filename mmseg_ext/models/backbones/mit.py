@@ -46,6 +46,21 @@ def drop_path(x, p, training):
     return x * keep / (1 - p)
 
 
+def init_linear_or_norm(m):
+    """The ViT-family initialisation of one module (MiT, ViL, CvT): Linear weights truncated
+    normal (std 0.02), zero biases; LayerNorm weight 1, bias 0. True if ``m`` was one of them."""
+    if isinstance(m, nn.Linear):
+        trunc_normal_(m.weight, std=.02)
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+        return True
+    if isinstance(m, nn.LayerNorm):
+        nn.init.ones_(m.weight)
+        nn.init.zeros_(m.bias)
+        return True
+    return False
+
+
 class OverlapPatchEmbed(nn.Module):
     """Overlapping patch merging (Sec. 3.1): strided conv with K > S, then LayerNorm."""
 
@@ -204,14 +219,7 @@ class MiT(BaseModule):
 
     def init_weights(self):
         for m in self.modules():
-            if isinstance(m, nn.Linear):
-                trunc_normal_(m.weight, std=.02)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.LayerNorm):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Conv2d):
+            if not init_linear_or_norm(m) and isinstance(m, nn.Conv2d):
                 fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels // m.groups
                 nn.init.normal_(m.weight, 0, math.sqrt(2.0 / fan_out))
                 if m.bias is not None:

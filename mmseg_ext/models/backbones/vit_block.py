@@ -12,7 +12,7 @@ from mmengine.model import BaseModule
 from mmengine.model.weight_init import trunc_normal_
 from torch import nn
 
-from .mit import drop_path
+from .mit import drop_path, init_linear_or_norm
 
 ARCH_KEYS = ('depths', 'embed_dims', 'num_heads')
 
@@ -33,22 +33,10 @@ def resolve_arch(model, arch, settings):
     return arch
 
 
-def init_linear_and_norm(model):
-    """The official ViL / CvT initialisation: Linear weights truncated normal (std 0.02), zero
-    biases; LayerNorm weight 1, bias 0 (convolutions keep PyTorch's default)."""
-    for m in model.modules():
-        if isinstance(m, nn.Linear):
-            trunc_normal_(m.weight, std=.02)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.LayerNorm):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-
-
 class FixedSizeBackbone(BaseModule):
-    """Base of ViLLS and CvTLS: the official initialisation (``init_linear_and_norm``, learned
-    tokens truncated normal) unless ``init_cfg`` loads a checkpoint."""
+    """Base of ViLLS and CvTLS: the official initialisation (:func:`init_linear_or_norm`;
+    convolutions keep PyTorch's default; learned tokens truncated normal) unless ``init_cfg``
+    loads a checkpoint."""
 
     def learned_tokens(self):
         """Class / global tokens and position embeddings (parameters), for the initialisation."""
@@ -58,17 +46,18 @@ class FixedSizeBackbone(BaseModule):
         if self.init_cfg is not None and self.init_cfg.get('type') == 'Pretrained':
             super().init_weights()  # mmengine's PretrainedInit (``prefix`` works as usual)
             return
-        init_linear_and_norm(self)
+        for m in self.modules():
+            init_linear_or_norm(m)
         for token in self.learned_tokens():
             trunc_normal_(token, std=.02)
 
 
-def check_input_size(model, x, img_size, option='img_size'):
+def check_input_size(model, x, img_size):
     """Raise a clear error when a model built for one input size gets another."""
     if tuple(x.shape[-2:]) != tuple(img_size):
         raise ValueError(
             f'{type(model).__name__} was built for {img_size[0]}x{img_size[1]} inputs '
-            f'(backbone.{option}={img_size[0]}) and got {x.shape[-2]}x{x.shape[-1]}: its '
+            f'(backbone.img_size={img_size[0]}) and got {x.shape[-2]}x{x.shape[-1]}: its '
             'position tables have a fixed size. Make the test pipeline end in a '
             f'{img_size[0]}x{img_size[1]} crop, or build the model for this size.')
 

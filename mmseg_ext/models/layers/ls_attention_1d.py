@@ -69,6 +69,12 @@ class LSAttention1d(LongShortAttentionBase):
         ``LN_L(extra W^K)``, ``LN_L(extra W^V)`` join the long-range keys of every query, as the
         official ``cls_embed``; their own outputs are not computed.
         """
+        return self.output(self.attend(x, key_padding_mask, extra), x.dtype)
+
+    def attend(self, x: torch.Tensor, key_padding_mask: torch.Tensor | None = None,
+               extra: torch.Tensor | None = None) -> torch.Tensor:
+        """The heads' outputs side by side ``[B, N, C]`` before the output projection, in the
+        compute dtype (arguments as :meth:`forward`)."""
         b, n, c = x.shape
         w, halo, h = self.window_size, self.halo, self.num_heads
         segs = math.ceil(n / w)
@@ -110,7 +116,7 @@ class LSAttention1d(LongShortAttentionBase):
             out = merge_heads(out)
             if valid is not None:
                 out = out.masked_fill_(~valid[..., None], 0)
-        return self.output(out, x.dtype)
+        return out
 
     def block_layout(self, k: torch.Tensor, v: torch.Tensor, valid: torch.Tensor | None,
                      summary: bool) -> tuple[torch.Tensor, torch.Tensor]:

@@ -132,7 +132,7 @@ def stack_windows(windows: torch.Tensor, batch_shape: tuple[int, int], summary: 
 def windowed_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float,
                        bias: torch.Tensor | None = None, dropout_p: float = 0.) -> torch.Tensor:
     """One softmax per window over augmented q/k/v (``[X, Y, L, d + 2]``, see :func:`augment_kv`,
-    :func:`augment_queries`, :func:`append_summary_slot`). ``bias`` is an additive score bias
+    :func:`augment_queries`, :func:`stack_windows`). ``bias`` is an additive score bias
     broadcastable to ``[X, Y, Lq, Lk]``. Returns ``[X, Y, Lq, d + 2]``; combine it with the
     long-range average by :func:`combine_summary`."""
     return F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=dropout_p,

@@ -10,6 +10,7 @@ from mmengine.registry import MODELS
 from .ls_attention_base import (
     NEG,
     LongShortAttentionBase,
+    compute_dtype,
     merge_heads,
     merge_softmax_parts,
     softmax_lse,
@@ -123,7 +124,7 @@ class CausalLSAttention1d(LongShortAttentionBase):
             kv_s[:, w - lead:w] = self.dual_ln.short(kv_m.view(b, lead, 2, c))
 
         with torch.autocast(device_type=x.device.type, enabled=False):
-            dtype = torch.promote_types(q.dtype, torch.float32)
+            dtype = compute_dtype(q.dtype)
             q = split_heads(q.to(dtype), h) * self.scale
             k_s, v_s = (split_heads(t.to(dtype), h) for t in kv_s.unbind(2))
             k, v = kv.to(dtype).chunk(2, dim=-1)

@@ -16,24 +16,15 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.model import BaseModel
 from mmengine.registry import MODELS
-from torch.func import functional_call
 
 from ..layers import LSAttention1d
 
 
 def attention_per_head(attn: LSAttention1d, x: torch.Tensor, key_padding_mask: torch.Tensor,
                        extra: torch.Tensor | None = None) -> torch.Tensor:
-    """``attn``'s output before its output projection: the heads' outputs side by side [B, N, C]
-    (``extra``: see :meth:`LSAttention1d.forward`).
-
-    Runs ``attn`` with its output projection set to the identity (``torch.func.functional_call``),
-    so the module's own attention code computes them.
-    """
-    params = {'proj.weight': torch.eye(attn.embed_dims, dtype=attn.proj.weight.dtype,
-                                       device=x.device)}
-    if attn.proj.bias is not None:
-        params['proj.bias'] = torch.zeros_like(attn.proj.bias)
-    return functional_call(attn, params, (x, key_padding_mask, extra))
+    """``attn``'s output before its output projection, in ``x``'s dtype: the heads' outputs side
+    by side [B, N, C] (``extra``: see :meth:`LSAttention1d.forward`)."""
+    return attn.attend(x, key_padding_mask, extra).to(x.dtype)
 
 
 class LSEncoderBlock(nn.Module):
