@@ -6,6 +6,7 @@ mmseg 1.x names: mmcv 1.x ``Resize(img_scale, ratio_range)`` is ``RandomResize``
 ``Normalize`` and ``Pad`` live in the data preprocessor, ``samples_per_gpu`` is the per-process
 ``batch_size`` (8 GPUs), ``evaluation.interval`` is ``train_cfg.val_interval``.
 """
+import glob
 import inspect
 import math
 import os.path as osp
@@ -90,11 +91,10 @@ LR_AT = {0: 6e-11, 750: 6e-5 * 0.9953125 * 0.5000005, 1500: 5.94375e-5, 80000: 3
 def official_lr(i, base):
     """mmcv 1.x ``lr_config=dict(policy='poly', power=1.0, min_lr=0.0, warmup='linear',
     warmup_iters=1500, warmup_ratio=1e-6, by_epoch=False)`` at iteration i (0-based): the poly
-    factor runs over all iterations; during the warm-up, the linear factor multiplies it."""
-    lr = base * (1 - i / MAX_ITERS) ** POWER
-    if i < WARMUP_ITERS:
-        lr *= 1 - (1 - i / WARMUP_ITERS) * (1 - WARMUP_RATIO)
-    return lr
+    factor runs over all iterations; during the warm-up, the linear factor multiplies it.
+    ``i`` may be an array."""
+    warmup = 1 - (1 - i / WARMUP_ITERS) * (1 - WARMUP_RATIO)
+    return base * (1 - i / MAX_ITERS) ** POWER * np.where(i < WARMUP_ITERS, warmup, 1.0)
 
 
 def load(name):
@@ -109,7 +109,6 @@ def step(pipeline, type_name):
 
 def test_every_shipped_real_data_config_is_listed():
     """A new ADE20K / Cityscapes config must get its row (or a reason not to)."""
-    import glob
     shipped = {osp.basename(p) for p in glob.glob(osp.join(CONFIGS, 'mit-b*_*.py'))
                if 'ade20k' in p or 'cityscapes' in p}
     ours_only = {'mit-b0_toy-ade20k.py', 'mit-b0_toy-ade20k_toy-in1k-pre.py',
@@ -175,7 +174,7 @@ def test_learning_rate_is_the_official_curve(name):
         assert math.isclose(official_lr(i, 6e-5), lr, rel_tol=1e-9), i  # the formula itself
         assert math.isclose(curves[i, 0], lr, rel_tol=1e-9), (i, curves[i, 0], lr)
     for col, base in ((0, 6e-5), (1, 6e-4)):  # head: lr x 10
-        expected = np.array([official_lr(i, base) for i in range(MAX_ITERS)])
+        expected = official_lr(np.arange(MAX_ITERS), base)
         assert np.allclose(curves[:, col], expected, rtol=1e-9, atol=0), (
             col, int(np.abs(curves[:, col] / expected - 1).argmax()))
 
