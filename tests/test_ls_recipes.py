@@ -6,13 +6,14 @@ with mmengine and stepped as its ParamSchedulerHook does, against the official f
 import math
 import os.path as osp
 
-import mmengine.optim  # noqa: F401  (registers the parameter schedulers)
 import pytest
 import torch
 from mmengine.config import Config
+from mmengine.optim import build_optim_wrapper
 from mmengine.registry import PARAM_SCHEDULERS
 
 from tests.conftest import REPO
+from tests.test_imagenet import build_classifier, official_vil_ls_keys
 
 CONFIGS = osp.join(REPO, 'configs', 'ls_transformer')
 
@@ -105,14 +106,8 @@ def check_vil_ls(cfg, arch, gpus, per_gpu, drop_path, size, window, resize_to):
     assert cfg.train_dataloader.batch_size == per_gpu
     assert cfg.auto_scale_lr.base_batch_size == gpus * per_gpu == 1024
     assert cfg.train_dataloader.sampler.type == 'DefaultSampler'  # AUG.REPEATED_AUG False
-    # msvit.py no_weight_decay(): pos_embed, cls_token (our global_tokens), norm.weight / .bias
-    # (block and final LayerNorms), norm_embed, head.bias, relative_position (our rel_pos_table,
-    # g2l, g2g), matched as substrings, so LS attention's dual_ln.* keep the decay
-    pw = cfg.optim_wrapper.paramwise_cfg
-    assert pw.norm_decay_mult == 0.0 and 'bias_decay_mult' not in pw
-    assert {k: v.decay_mult for k, v in pw.custom_keys.items()} == {
-        '.global_tokens': 0.0, 'rel_pos_table': 0.0, '.g2l': 0.0, '.g2g': 0.0, '.dual_ln': 1.0,
-        'head.fc.bias': 0.0}
+    # which parameters decay: checked on the parameters of ViL-LS-Small below
+    assert cfg.optim_wrapper.paramwise_cfg == load('vil-ls-small_in1k').optim_wrapper.paramwise_cfg
     check_classification_augmentation(cfg, size, resize_to, centre_crop=True)
 
 
@@ -125,6 +120,38 @@ def test_vil_ls_small_uses_the_medium_recipe():
     # Deliberate (docs/imagenet.md): the LS code has no ViL-LS-Small run; Medium's recipe with
     # ViL-Small's drop path 0.1.
     check_vil_ls(load('vil-ls-small_in1k'), 'small', 8, 128, 0.1, 224, 7, 256)
+
+
+def decay_of_each_parameter(model, optim_wrapper):
+    """{parameter name: weight decay} of the optimiser our config builds for ``model``."""
+    optimizer = build_optim_wrapper(model, optim_wrapper).optimizer
+    names = {id(p): n for n, p in model.named_parameters()}
+    return {names[id(p)]: group['weight_decay'] for group in optimizer.param_groups
+            for p in group['params']}
+
+
+# msvit.py MsViT.no_weight_decay(), matched as substrings of the parameter names by
+# optim/__init__.py get_opt (so the LS attention's dual_ln_* keep the decay)
+VIL_LS_NO_DECAY = ('pos_embed', 'cls_token', 'norm.weight', 'norm.bias', 'norm_embed',
+                   'head.bias', 'relative_position')
+
+
+def test_vil_ls_weight_decay_falls_on_the_official_parameters():
+    from mmseg_ext.models.backbones.vil_ls import convert_official_vil_ls
+    official = official_vil_ls_keys((1, 2, 8, 1))
+    # tag each official tensor with its own value to find it again after the conversion
+    tagged = {k: torch.full(shape, float(i + 1)) for i, (k, shape) in enumerate(official.items())
+              if not k.endswith('relative_position_index')}
+    converted = convert_official_vil_ls(tagged)
+    assert all(t.min() == t.max() for t in converted.values())
+    ours = {name: list(official)[int(t.flatten()[0]) - 1] for name, t in converted.items()}
+    cfg = load('vil-ls-small_in1k')
+    decay = decay_of_each_parameter(build_classifier(f'{CONFIGS}/vil-ls-small_in1k.py'),
+                                    cfg.optim_wrapper)
+    assert set(decay) == set(ours)
+    for name, theirs in ours.items():
+        official_decay = 0.0 if any(nd in theirs for nd in VIL_LS_NO_DECAY) else 0.1
+        assert decay[name] == official_decay, (name, theirs)
 
 
 def vil_ls_official_lr(it, steps_per_epoch):
@@ -192,11 +219,25 @@ def test_cvt_ls_is_the_official_cvt_recipe(config):
     assert cfg.auto_scale_lr.base_batch_size == CVT_GPUS * per_gpu  # lr scales with the batch
     sampler = cfg.train_dataloader.sampler.type
     assert sampler == ('RepeatAugSampler' if repeated_aug else 'DefaultSampler')
-    pw = cfg.optim_wrapper.paramwise_cfg
-    assert (pw.norm_decay_mult, pw.bias_decay_mult) == (0.0, 0.0)
-    assert {k: v.decay_mult for k, v in pw.custom_keys.items()} == {
-        '.cls_token': 0.0, '.pos_embed': 0.0}
+    # which parameters decay: checked on the parameters of CvT*-LS-13 below
+    assert cfg.optim_wrapper.paramwise_cfg == load('cvt-ls-13_in1k').optim_wrapper.paramwise_cfg
     check_classification_augmentation(cfg, size, int(size / 0.875), centre_crop)
+
+
+def test_cvt_ls_weight_decay_falls_on_the_official_parameters():
+    """lib/optim/build.py set_wd with WITHOUT_WD_LIST ['bn', 'bias', 'ln']: no decay on the
+    parameters of every LayerNorm / BatchNorm, on every '.bias', on no_weight_decay()'s
+    cls_token and pos_embed."""
+    model = build_classifier(f'{CONFIGS}/cvt-ls-13_in1k.py')
+    decay = decay_of_each_parameter(model, load('cvt-ls-13_in1k').optim_wrapper)
+    norms = {f'{m}.{n}' for m, module in model.named_modules()
+             if isinstance(module, (torch.nn.LayerNorm, torch.nn.BatchNorm2d))
+             for n, _ in module.named_parameters(recurse=False)}
+    assert norms and any(n.endswith('cls_token') for n in decay)
+    for name, value in decay.items():
+        skip = (name in norms or name.endswith('.bias') or 'cls_token' in name
+                or 'pos_embed' in name)
+        assert value == (0.0 if skip else 0.05), name
 
 
 def cvt_official_lr(epoch, lr):
