@@ -81,6 +81,7 @@ def check_classification_augmentation(cfg, size, resize_to, centre_crop):
     assert 'clip_grad' not in cfg.optim_wrapper
     assert [h.type for h in cfg.custom_hooks] == ['RNGStateHook']
     assert (cfg.train_cfg.by_epoch, cfg.train_cfg.max_epochs) == (True, 300)
+    assert cfg.train_dataloader.drop_last  # both official train loaders drop the last batch
 
 
 # ---- ViL-LS: transformer-ls imagenet/ config/msvit.yaml + config/defaults.py (shared) and

@@ -23,7 +23,7 @@ model = dict(
         init_cfg=dict(type='TruncNormal', layer='Linear', std=.02)),
     train_cfg=dict(augments=[dict(type='Mixup', alpha=0.8), dict(type='CutMix', alpha=1.0)]),
 )
-train_dataloader = dict(batch_size=256)
+train_dataloader = dict(batch_size=256, drop_last=True)  # as the official loader
 optim_wrapper = dict(
     optimizer=dict(lr=2e-3, weight_decay=0.05),
     paramwise_cfg=dict(
