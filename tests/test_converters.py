@@ -1,6 +1,10 @@
 """tools/model_converters/segformer_weights.py: official, HF and mmseg checkpoints convert to
 files that load strictly into our configs and give the source model's outputs."""
+import contextlib
+import os
 import os.path as osp
+import runpy
+import sys
 
 import pytest
 import torch
@@ -47,7 +51,8 @@ def test_hf_save_pretrained_directory(tmp_path):
     torch.testing.assert_close(logits(model, x), ref, rtol=2e-3, atol=2e-3 * ref.abs().max())
 
 
-def test_official_full_checkpoint(tmp_path):
+def save_official_b0(path):
+    """An official-layout B0 checkpoint at ``path``; returns the model it was written from."""
     torch.manual_seed(0)
     source = build_b0(150)
     for m in source.modules():  # non-trivial BN statistics
@@ -63,7 +68,12 @@ def test_official_full_checkpoint(tmp_path):
     for k, v in head.conv_seg.state_dict().items():
         official[f'decode_head.linear_pred.{k}'] = v
     official['decode_head.conv_seg.weight'] = torch.zeros(150, 256, 1, 1)  # unused, dropped
-    torch.save({'state_dict': official, 'meta': {}}, tmp_path / 'official.pth')
+    torch.save({'state_dict': official, 'meta': {}}, path)
+    return source
+
+
+def test_official_full_checkpoint(tmp_path):
+    source = save_official_b0(tmp_path / 'official.pth')
     dst = str(tmp_path / 'ours.pth')
     proc = run_tool('tools/model_converters/segformer_weights.py', str(tmp_path / 'official.pth'),
                     dst, '--from', 'official')
@@ -73,6 +83,26 @@ def test_official_full_checkpoint(tmp_path):
     model.load_state_dict(torch.load(dst)['state_dict'])
     x = torch.randn(1, 3, 64, 64)
     torch.testing.assert_close(logits(model, x), logits(source, x), rtol=0, atol=0)
+
+
+def test_an_interrupted_conversion_keeps_the_previous_file(tmp_path, monkeypatch):
+    tool = osp.join(REPO, 'tools/model_converters/segformer_weights.py')
+    save_official_b0(tmp_path / 'official.pth')
+    dst = tmp_path / 'ours.pth'
+    dst.write_bytes(b'the previous conversion')
+
+    def disk_full(obj, f):  # torch.save to a path or a file object, failing half-way
+        with open(f, 'wb') if isinstance(f, (str, os.PathLike)) else contextlib.nullcontext(f) as f:
+            f.write(b'half a checkpoint')
+        raise OSError('No space left on device')
+
+    monkeypatch.setattr(torch, 'save', disk_full)
+    monkeypatch.setattr(sys, 'argv', [tool, str(tmp_path / 'official.pth'), str(dst), '--from',
+                                      'official'])
+    with pytest.raises(OSError, match='No space left'):
+        runpy.run_path(tool, run_name='__main__')
+    assert dst.read_bytes() == b'the previous conversion'
+    assert sorted(os.listdir(tmp_path)) == ['official.pth', 'ours.pth']  # no temporary file left
 
 
 def test_mmseg_checkpoint_with_its_own_head(tmp_path):

@@ -1,7 +1,8 @@
 # CvT*-LS-13 on ImageNet-1K at 224 with the official CvT-13 recipe (microsoft/CvT
 # experiments/imagenet/cvt/cvt-13-224x224.yaml; no CvT*-LS recipe was released): 8 GPUs x 256
 # images, AdamW lr 2.5e-4 per GPU (2e-3), weight decay 0.05 with none on norms, biases, class
-# token and position embeddings; 300 epochs, 5 warm-up epochs from 1e-6, cosine to 1e-5;
+# token and position embeddings; 300 epochs, 5 warm-up epochs from 1e-6, cosine to 1e-5, stepped
+# per epoch;
 # RandAugment m9-mstd0.5, Mixup 0.8 / CutMix 1.0, label smoothing 0.1, random erasing 0.25;
 # bicubic resize 256 + centre crop 224 at test; AMP (pass --amp). Paper: 20.3 M, 4.9 G, 81.9.
 _base_ = [
@@ -22,7 +23,7 @@ model = dict(
         init_cfg=dict(type='TruncNormal', layer='Linear', std=.02)),
     train_cfg=dict(augments=[dict(type='Mixup', alpha=0.8), dict(type='CutMix', alpha=1.0)]),
 )
-train_dataloader = dict(batch_size=256)
+train_dataloader = dict(batch_size=256, drop_last=True)  # as the official loader
 optim_wrapper = dict(
     optimizer=dict(lr=2e-3, weight_decay=0.05),
     paramwise_cfg=dict(
@@ -31,10 +32,10 @@ optim_wrapper = dict(
         bias_decay_mult=0.0,
         custom_keys={'.cls_token': dict(decay_mult=0.0), '.pos_embed': dict(decay_mult=0.0)}),
 )
+# timm's cosine scheduler of the official code, stepped once per epoch: epochs 0-4 climb from 1e-6
+# (mmengine's LinearLR reaches its peak at end - 1, so end=6 puts the peak at epoch 5).
 param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-6 / 2e-3, by_epoch=True, end=5,
-         convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', eta_min=1e-5, by_epoch=True, begin=5, end=300,
-         convert_to_iter_based=True),
+    dict(type='LinearLR', start_factor=1e-6 / 2e-3, by_epoch=True, end=6),
+    dict(type='CosineAnnealingLR', eta_min=1e-5, by_epoch=True, begin=5, end=300),
 ]
 auto_scale_lr = dict(base_batch_size=2048)

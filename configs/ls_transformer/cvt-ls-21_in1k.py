@@ -6,9 +6,7 @@ model = dict(backbone=dict(arch='21'))
 train_dataloader = dict(batch_size=128, sampler=dict(_delete_=True, type='RepeatAugSampler'))
 optim_wrapper = dict(optimizer=dict(lr=1e-3, weight_decay=0.1))
 param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-6 / 1e-3, by_epoch=True, end=5,
-         convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', eta_min=1e-5, by_epoch=True, begin=5, end=300,
-         convert_to_iter_based=True),
+    dict(type='LinearLR', start_factor=1e-6 / 1e-3, by_epoch=True, end=6),
+    dict(type='CosineAnnealingLR', eta_min=1e-5, by_epoch=True, begin=5, end=300),
 ]
 auto_scale_lr = dict(base_batch_size=1024)

@@ -22,7 +22,7 @@ model = dict(
         init_cfg=dict(type='TruncNormal', layer='Linear', std=.02)),
     train_cfg=dict(augments=[dict(type='Mixup', alpha=0.8), dict(type='CutMix', alpha=1.0)]),
 )
-train_dataloader = dict(batch_size=128)
+train_dataloader = dict(batch_size=128, drop_last=True)  # as the official loader
 # The official no-decay list: global tokens, position biases, the LayerNorms of the blocks, the
 # patch embeddings and the end, and the head's bias. Other biases and LS attention's dual
 # LayerNorms keep the decay.

@@ -5,7 +5,8 @@ See docs/compat.md. Importing :mod:`mmseg_ext` applies them once:
 * :func:`allow_mmengine_checkpoint_types` allow-lists, for ``torch.load(weights_only=True)``
   (the default since torch 2.6), exactly the non-tensor types an mmengine Runner checkpoint holds.
 * :func:`make_checkpoint_saving_atomic` makes ``Runner.save_checkpoint`` write to a temporary file
-  and rename it, so an interrupted save never leaves a truncated checkpoint behind.
+  and rename it (:func:`save_checkpoint_atomic`, which the weight converters use too), so an
+  interrupted save never leaves a truncated checkpoint behind.
 * :func:`make_checkpoint_errors_name_the_file` makes an unreadable (truncated, foreign) checkpoint
   fail with an error that names the file.
 * :func:`patch_cityscapes_evaluation` lets the official Cityscapes evaluation run on numpy >= 2.4.
@@ -17,6 +18,7 @@ from .checkpoint import (
     allow_mmengine_checkpoint_types,
     make_checkpoint_errors_name_the_file,
     make_checkpoint_saving_atomic,
+    save_checkpoint_atomic,
 )
 from .cityscapes import patch_cityscapes_evaluation
 from .mmpretrain import prepare_mmpretrain_import
@@ -29,4 +31,4 @@ patch_cityscapes_evaluation()
 
 __all__ = ['allow_mmengine_checkpoint_types', 'make_checkpoint_errors_name_the_file',
            'make_checkpoint_saving_atomic', 'patch_cityscapes_evaluation',
-           'prepare_mmpretrain_import']
+           'prepare_mmpretrain_import', 'save_checkpoint_atomic']

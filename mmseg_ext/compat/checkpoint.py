@@ -50,25 +50,32 @@ def allow_mmengine_checkpoint_types():
 TEMP_PREFIX = '.tmp-'
 
 
+def save_checkpoint_atomic(checkpoint, filename):
+    """``torch.save`` to a temporary file next to ``filename``, synced, then renamed over it: an
+    interrupted save never leaves a truncated file, and the file gets the umask's permissions
+    (a plain exclusive open, not mkstemp's 0600). Runner checkpoints and the converters in
+    tools/model_converters/ are written this way."""
+    directory = osp.dirname(osp.abspath(filename))
+    os.makedirs(directory, exist_ok=True)
+    tmp = osp.join(directory, f'{TEMP_PREFIX}{uuid.uuid4().hex}.pth')
+    try:
+        with open(tmp, 'xb') as f:
+            torch.save(checkpoint, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, filename)
+    except BaseException:
+        if osp.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
 def _atomic_save_checkpoint(original):
 
     def save_checkpoint(checkpoint, filename, file_client_args=None, backend_args=None):
         if '://' in str(filename) or file_client_args or backend_args:
             return original(checkpoint, filename, file_client_args, backend_args)
-        directory = osp.dirname(osp.abspath(filename))
-        os.makedirs(directory, exist_ok=True)
-        tmp = osp.join(directory, f'{TEMP_PREFIX}{uuid.uuid4().hex}.pth')
-        try:
-            # A plain exclusive open, not mkstemp (0600): the file gets the umask's permissions.
-            with open(tmp, 'xb') as f:
-                torch.save(checkpoint, f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, filename)
-        except BaseException:
-            if osp.exists(tmp):
-                os.remove(tmp)
-            raise
+        save_checkpoint_atomic(checkpoint, filename)
 
     save_checkpoint.__wrapped__ = original
     return save_checkpoint

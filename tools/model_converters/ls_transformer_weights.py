@@ -9,7 +9,6 @@ cannot be mapped stop the conversion with their names. No CvT*-LS code or checkp
 so there is nothing to convert for CvT*-LS.
 """
 import argparse
-import os
 import os.path as osp
 
 
@@ -20,15 +19,14 @@ def main():
     args = parser.parse_args()
     import torch
 
+    from mmseg_ext.compat import save_checkpoint_atomic
     from mmseg_ext.models.backbones.vil_ls import convert_official_vil_ls
     if not osp.isfile(args.src):
         raise FileNotFoundError(f'checkpoint {args.src!r} does not exist')
     checkpoint = torch.load(args.src, map_location='cpu', weights_only=True)
     state = convert_official_vil_ls(checkpoint.get('net', checkpoint))
-    tmp = f'{args.dst}.tmp'
-    torch.save(dict(state_dict=state, meta=dict(converted_from='official ViL-LS',
-                                                source=args.src)), tmp)
-    os.replace(tmp, args.dst)
+    save_checkpoint_atomic(dict(state_dict=state, meta=dict(converted_from='official ViL-LS',
+                                                            source=args.src)), args.dst)
     print(f'wrote {len(state)} tensors to {args.dst}')
 
 

@@ -19,13 +19,15 @@ def main():
 
     import torch
 
+    from mmseg_ext.compat import save_checkpoint_atomic
     from mmseg_ext.models.panoptic.weights import convert_panoptic_segformer
     checkpoint = torch.load(args.src, map_location='cpu', weights_only=True)
     state_dict = checkpoint.get('state_dict', checkpoint)
     converted, dropped = convert_panoptic_segformer(state_dict)
     for key, why in dropped:
         print(f'dropped {key}: {why}')
-    torch.save(dict(state_dict=converted, meta=dict(converted_from=args.src)), args.dst)
+    save_checkpoint_atomic(dict(state_dict=converted, meta=dict(converted_from=args.src)),
+                           args.dst)
     print(f'converted {len(state_dict)} tensors -> {len(converted)} in {args.dst}')
 
 

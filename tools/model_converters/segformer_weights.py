@@ -83,12 +83,12 @@ def main():
     parser.add_argument('--from', dest='source', required=True, choices=['official', 'hf', 'mmseg'],
                         help='layout of SRC: the official code, HF transformers or mmseg 1.x')
     args = parser.parse_args()
-    import torch
+    from mmseg_ext.compat import save_checkpoint_atomic
     state, dropped = convert(read_state_dict(args.src), args.source)
     for key, why in dropped:
         print(f'dropped {key} ({why})')
-    torch.save(dict(state_dict=state, meta=dict(converted_from=args.source, source=args.src)),
-               args.dst)
+    save_checkpoint_atomic(
+        dict(state_dict=state, meta=dict(converted_from=args.source, source=args.src)), args.dst)
     print(f'wrote {len(state)} tensors to {args.dst}')
 
 
