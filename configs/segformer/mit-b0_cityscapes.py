@@ -1,5 +1,5 @@
 # SegFormer-B0 on Cityscapes: 1024x1024 crops, 160k iterations, 8 GPUs x 1 image,
-# sliding-window test 1024x1024 with stride 768 (official recipe).
+# sliding-window test 1024x1024 with stride 768, validation every 4000 iterations (official recipe).
 _base_ = [
     '../_base_/models/segformer_mit-b0.py', '../_base_/datasets/cityscapes_segformer.py',
     '../_base_/default_runtime.py', '../_base_/schedules/schedule_160k_segformer.py'
@@ -12,3 +12,4 @@ model = dict(
     backbone=dict(init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
     decode_head=dict(num_classes=19),
     test_cfg=dict(mode='slide', crop_size=crop_size, stride=(768, 768)))
+train_cfg = dict(val_interval=4000)

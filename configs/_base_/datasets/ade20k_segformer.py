@@ -57,3 +57,5 @@ val_dataloader = dict(
 test_dataloader = val_dataloader
 val_evaluator = dict(type='IoUMetric', iou_metrics=['mIoU'])
 test_evaluator = val_evaluator
+# The recipe's total batch: 8 GPUs x 2 images (informative; tools/train.py does not rescale lr).
+auto_scale_lr = dict(enable=False, base_batch_size=16)

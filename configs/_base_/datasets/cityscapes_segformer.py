@@ -62,3 +62,5 @@ test_evaluator = [
     dict(type='IoUMetric', iou_metrics=['mIoU']),
     dict(type='CityscapesMetric', output_dir='work_dirs/format_results', keep_results=False),
 ]
+# The recipe's total batch: 8 GPUs x 1 image (informative; tools/train.py does not rescale lr).
+auto_scale_lr = dict(enable=False, base_batch_size=8)

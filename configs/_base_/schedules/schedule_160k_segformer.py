@@ -1,5 +1,8 @@
-# Official SegFormer recipe: AdamW 6e-5, wd 0.01, head lr x10, no decay on norms;
-# linear warm-up over 1500 iterations from 1e-6 x lr, then poly (power 1) to 0 at 160k.
+# Official SegFormer recipe: AdamW 6e-5, wd 0.01, head lr x10, no decay on norms; poly decay
+# (power 1) over all 160k iterations, multiplied during the first 1500 by a linear warm-up from
+# 1e-6 (mmcv 1.x semantics): lr(i) = lr * (1 - i / 160000) * (1e-6 + (1 - 1e-6) * i / 1500).
+# mmengine multiplies the factors of overlapping schedulers, and its factors reach their end
+# value at ``end - 1``: hence end=1501 and end=160001 (tests/test_segformer_recipes.py).
 optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=6e-5, betas=(0.9, 0.999), weight_decay=0.01),
@@ -9,8 +12,8 @@ optim_wrapper = dict(
         'head': dict(lr_mult=10.),
     }))
 param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-6, by_epoch=False, begin=0, end=1500),
-    dict(type='PolyLR', eta_min=0.0, power=1.0, by_epoch=False, begin=1500, end=160000),
+    dict(type='LinearLR', start_factor=1e-6, by_epoch=False, begin=0, end=1501),
+    dict(type='PolyLR', eta_min=0.0, power=1.0, by_epoch=False, begin=0, end=160001),
 ]
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=160000, val_interval=16000)
 val_cfg = dict(type='ValLoop')
@@ -19,7 +22,8 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=16000, max_keep_ckpts=3,
+    # Every 4000 iterations as official; we keep the last 3 and the best mIoU.
+    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=4000, max_keep_ckpts=3,
                     save_best='mIoU'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='SegVisualizationHook'))
