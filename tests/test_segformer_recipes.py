@@ -19,6 +19,7 @@ from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import PARAM_SCHEDULERS, init_default_scope
 
+from mmseg_ext.apis import multi_scale_flip_pipeline
 from tests.conftest import REPO
 
 CONFIGS = osp.join(REPO, 'configs/segformer')
@@ -257,7 +258,8 @@ def test_test_pipeline_and_inference(name):
         assert (test_cfg.mode, tuple(test_cfg.crop_size), tuple(test_cfg.stride)) == (
             'slide', *r.slide)
     # --tta: the official multi-scale + flip test, scales relative to this config's test scale.
-    scales, flips = cfg.tta_pipeline[1].transforms[:2]
+    scales, flips = multi_scale_flip_pipeline(cfg.test_dataloader.dataset.pipeline,
+                                              cfg.tta_ratios)[1].transforms[:2]
     assert [(tuple(t.scale), t.size_divisor) for t in scales] == [
         ((int(r.scale[0] * ratio), int(r.scale[1] * ratio)), 32) for ratio in TTA_RATIOS]
     assert [(t.type, t.prob) for t in flips] == [('RandomFlip', 0.), ('RandomFlip', 1.)]

@@ -12,6 +12,7 @@ import textwrap
 
 import pytest
 import torch
+from mmengine.config import Config
 
 from tests.conftest import REPO, run_tool
 
@@ -265,22 +266,49 @@ def test_cityscapes_config_with_official_evaluation(tmp_path):
 
 
 def test_tta_multi_scale_flip(tmp_path, toy_ade20k):
-    """--tta swaps in the config's multi-scale + flip pipeline and SegTTAModel."""
-    cfg = write_config(tmp_path, toy_ade20k, max_iters=1, extra="""
-        tta_ratios = [0.5, 1.0]
-        tta_pipeline = [
-            dict(type='LoadImageFromFile'),
-            dict(type='TestTimeAug', transforms=[
-                [dict(type='AlignedResize', scale=(int(512 * r), int(128 * r)), size_divisor=32)
-                 for r in tta_ratios],
-                [dict(type='RandomFlip', prob=0., direction='horizontal'),
-                 dict(type='RandomFlip', prob=1., direction='horizontal')],
-                [dict(type='LoadAnnotations', reduce_zero_label=True)],
-                [dict(type='PackSegInputs')]])]
-        """)
+    """--tta wraps the model in SegTTAModel and tests the config's test pipeline at every ratio of
+    ``tta_ratios`` (here the toy 512x128 scale), with and without a flip."""
+    cfg = write_config(tmp_path, toy_ade20k, max_iters=1, extra="tta_ratios = [0.5, 1.0]")
     work = str(tmp_path / 'w')
     run_tool('tools/train.py', cfg, '--work-dir', work, '--cfg-options',
              'default_hooks.checkpoint.interval=1')
     proc = run_tool('tools/test.py', cfg, osp.join(work, 'iter_1.pth'), '--tta',
                     '--work-dir', work)
     assert 'mIoU' in proc.stdout + proc.stderr
+
+
+def test_tta_views_follow_the_configs_own_test_scale():
+    from mmseg_ext.apis import enable_tta
+    cfg = Config.fromfile(osp.join(REPO, 'configs/segformer/mit-b0_toy-ade20k.py'))
+    enable_tta(cfg, 'toy')
+    assert cfg.model.type == 'SegTTAModel' and cfg.model.module.type == 'EncoderDecoder'
+    load, tta = cfg.test_dataloader.dataset.pipeline
+    assert load.type == 'LoadImageFromFile' and tta.type == 'TestTimeAug'
+    resizes, flips, annotations, pack = tta.transforms
+    # the toy test scale is 512x128: int(side * ratio) for the official six ratios
+    assert [(r.type, tuple(r.scale), r.size_divisor) for r in resizes] == [
+        ('AlignedResize', (256, 64), 32), ('AlignedResize', (384, 96), 32),
+        ('AlignedResize', (512, 128), 32), ('AlignedResize', (640, 160), 32),
+        ('AlignedResize', (768, 192), 32), ('AlignedResize', (896, 224), 32)]
+    assert [(f.type, f.prob, f.direction) for f in flips] == [
+        ('RandomFlip', 0., 'horizontal'), ('RandomFlip', 1., 'horizontal')]
+    assert [t.type for t in annotations + pack] == ['LoadAnnotations', 'PackSegInputs']
+    assert annotations[0].reduce_zero_label
+
+
+def test_tta_prefers_the_configs_own_pipeline_and_names_what_is_missing():
+    from mmseg_ext.apis import enable_tta
+    own = [dict(type='LoadImageFromFile'), dict(type='PackSegInputs')]
+    cfg = Config.fromfile(osp.join(REPO, 'configs/segformer/mit-b0_toy-ade20k.py'))
+    cfg.tta_pipeline = own
+    enable_tta(cfg, 'toy')
+    assert cfg.test_dataloader.dataset.pipeline == own
+    settings = Config.fromfile(osp.join(REPO, 'configs/segformer/mit-b0_toy-ade20k.py')).to_dict()
+    del settings['tta_ratios']
+    cfg = Config(settings)
+    with pytest.raises(KeyError, match='tta_ratios.*mine.py'):
+        enable_tta(cfg, 'mine.py')
+    cfg = Config.fromfile(osp.join(REPO, 'configs/segformer/mit-b0_toy-ade20k.py'))
+    cfg.test_dataloader.dataset.pipeline = own
+    with pytest.raises(ValueError, match='no AlignedResize / Resize step'):
+        enable_tta(cfg, 'toy')

@@ -9,7 +9,7 @@ import argparse
 import os
 import os.path as osp
 
-from mmengine.config import ConfigDict, DictAction
+from mmengine.config import DictAction
 
 
 def parse_args():
@@ -22,7 +22,9 @@ def parse_args():
     parser.add_argument('--show', action='store_true', help='show results in a window')
     parser.add_argument('--show-dir', help='dir to save painted predictions')
     parser.add_argument('--wait-time', type=float, default=2, help='interval of --show (s)')
-    parser.add_argument('--tta', action='store_true', help='multi-scale + flip test')
+    parser.add_argument('--tta', action='store_true',
+                        help='multi-scale + flip test (the config\'s tta_pipeline, or its test '
+                        'pipeline at every ratio of tta_ratios)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, e.g. test_dataloader.batch_size=2')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
@@ -53,17 +55,10 @@ def _enable_visualization(cfg, args, scope):
             cfg.visualizer['save_dir'] = args.show_dir
 
 
-def _dataset_cfg(cfg):
-    dataset = cfg.test_dataloader.dataset
-    while 'dataset' in dataset:
-        dataset = dataset['dataset']
-    return dataset
-
-
 def main():
     args = parse_args()
     import mmseg_ext  # noqa: F401  (registers modules, applies compat fixes)
-    from mmseg_ext.apis import build_runner, load_config
+    from mmseg_ext.apis import build_runner, enable_tta, load_config
     from mmseg_ext.utils import check_checkpoint_matches
     cfg = load_config(args.config, args.cfg_options)
     scope = cfg.get('default_scope', 'mmseg')
@@ -77,11 +72,7 @@ def main():
     if args.show or args.show_dir:
         _enable_visualization(cfg, args, scope)
     if args.tta:
-        for key in ('tta_model', 'tta_pipeline'):
-            if key not in cfg:
-                raise KeyError(f'--tta needs `{key}` in {args.config}')
-        _dataset_cfg(cfg)['pipeline'] = cfg.tta_pipeline
-        cfg.model = ConfigDict(**cfg.tta_model, module=cfg.model)
+        enable_tta(cfg, args.config)
     if args.out is not None and scope == 'mmseg':
         evaluators = cfg.test_evaluator
         for evaluator in evaluators if isinstance(evaluators, list) else [evaluators]:

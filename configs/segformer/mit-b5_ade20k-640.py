@@ -2,7 +2,6 @@
 _base_ = './mit-b5_ade20k.py'
 crop_size = (640, 640)
 img_scale = (2048, 640)
-tta_ratios = [0.5, 0.75, 1.0, 1.25, 1.5, 1.75]
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations', reduce_zero_label=True),
@@ -18,19 +17,6 @@ test_pipeline = [
     dict(type='AlignedResize', scale=img_scale, size_divisor=32),
     dict(type='LoadAnnotations', reduce_zero_label=True),
     dict(type='PackSegInputs'),
-]
-tta_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=None),
-    dict(
-        type='TestTimeAug',
-        transforms=[
-            [dict(type='AlignedResize', scale=(int(img_scale[0] * r), int(img_scale[1] * r)),
-                  size_divisor=32) for r in tta_ratios],
-            [dict(type='RandomFlip', prob=0., direction='horizontal'),
-             dict(type='RandomFlip', prob=1., direction='horizontal')],
-            [dict(type='LoadAnnotations', reduce_zero_label=True)],
-            [dict(type='PackSegInputs')],
-        ])
 ]
 model = dict(data_preprocessor=dict(size=crop_size))
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))

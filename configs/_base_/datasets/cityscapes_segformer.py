@@ -20,20 +20,9 @@ test_pipeline = [
     dict(type='LoadAnnotations'),
     dict(type='PackSegInputs'),
 ]
+# --tta (tools/test.py): the test pipeline at these ratios of its scale, each view also flipped
+# (official MultiScaleFlipAug img_ratios); a config inheriting this tests at its own scale.
 tta_ratios = [0.5, 0.75, 1.0, 1.25, 1.5, 1.75]
-tta_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=None),
-    dict(
-        type='TestTimeAug',
-        transforms=[
-            [dict(type='AlignedResize', scale=(int(img_scale[0] * r), int(img_scale[1] * r)),
-                  size_divisor=32) for r in tta_ratios],
-            [dict(type='RandomFlip', prob=0., direction='horizontal'),
-             dict(type='RandomFlip', prob=1., direction='horizontal')],
-            [dict(type='LoadAnnotations')],
-            [dict(type='PackSegInputs')],
-        ])
-]
 train_dataloader = dict(
     batch_size=1,
     num_workers=4,
