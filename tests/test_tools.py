@@ -93,6 +93,48 @@ def test_resume_after_crash_matches_uninterrupted_run(tmp_path, toy_ade20k, unin
     assert_same_training_state(uninterrupted, crashed)
 
 
+def test_epoch_based_resume_continues_the_interrupted_epoch(tmp_path, toy_ade20k):
+    """Epoch-based training (2 epochs of 4 batches, 2 non-persistent workers) that crashes
+    after iteration 7, resumed from the checkpoint of iteration 6 (epoch 2, batch 2 of 4): it
+    trains batches 3-4 of epoch 2 only and ends with the uninterrupted run's weights, bit for
+    bit (mmengine's own loop would start epoch 2 again)."""
+    epoch_based = """
+        train_dataloader = dict(
+            batch_size=2, **loader, sampler=dict(_delete_=True, type='DefaultSampler'),
+            dataset=dict(data_root=data_root, pipeline=train_pipeline, indices=8))
+        train_cfg = dict(_delete_=True, type='EpochBasedTrainLoop', max_epochs=2, val_begin=3)
+        default_hooks = dict(logger=dict(interval=1), checkpoint=dict(by_epoch=False, interval=6))
+        """
+    full, resumed = str(tmp_path / 'full'), str(tmp_path / 'resumed')
+    (tmp_path / 'crash').mkdir()
+    cfg = write_config(tmp_path, toy_ade20k, num_workers=2, extra=epoch_based)
+    crash_cfg = write_config(tmp_path / 'crash', toy_ade20k, num_workers=2, extra=epoch_based + """
+        custom_imports = dict(imports=['mmseg_ext', 'tests.helpers.crash_hook'])
+        custom_hooks = [dict(type='RNGStateHook'), dict(type='CrashAfterIterHook', iteration=7)]
+        """)
+    run_tool('tools/train.py', cfg, '--work-dir', full)
+    assert run_tool('tools/train.py', crash_cfg, '--work-dir', resumed, check=False
+                    ).returncode == 3
+    proc = run_tool('tools/train.py', cfg, '--work-dir', resumed, '--resume')
+    log = proc.stdout + proc.stderr
+    assert 'resumed epoch: 1, iter: 6' in log
+    assert 'resuming epoch 2 after its batch 2 (of 4)' in log
+    assert re.findall(r'Iter\(train\) \[(\d+)/8\]', log) == ['7', '8']  # 2 batches trained
+    assert_same_training_state(full, resumed, iteration=8)
+
+
+def test_epoch_based_configs_train_with_the_resumable_loop():
+    from mmseg_ext.apis.launch import _use_resumable_epoch_loop
+    for train_cfg in (dict(type='EpochBasedTrainLoop', max_epochs=2),
+                      dict(by_epoch=True, max_epochs=2)):
+        cfg = Config(dict(train_cfg=train_cfg))
+        _use_resumable_epoch_loop(cfg)
+        assert cfg.train_cfg == dict(type='ResumableEpochBasedTrainLoop', max_epochs=2)
+    cfg = Config(dict(train_cfg=dict(type='IterBasedTrainLoop', max_iters=2)))
+    _use_resumable_epoch_loop(cfg)
+    assert cfg.train_cfg.type == 'IterBasedTrainLoop'
+
+
 FAKE_SRUN = """#!/usr/bin/env bash
 # srun on one machine: drop srun's options, run the task as Slurm task 0 of 1, in its own
 # process group (the job step) so that it can be signalled as Slurm does: every process of it.

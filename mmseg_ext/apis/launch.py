@@ -112,6 +112,18 @@ def _add_training_hooks(cfg):
                                       if name not in names]
 
 
+def _use_resumable_epoch_loop(cfg):
+    """Epoch-based training through ``ResumableEpochBasedTrainLoop`` (a mid-epoch checkpoint
+    resumes with the epoch's next batch), whether the config names ``EpochBasedTrainLoop`` or
+    says ``by_epoch=True``."""
+    train_cfg = cfg.get('train_cfg') or {}
+    if train_cfg.get('type') == 'EpochBasedTrainLoop':
+        train_cfg['type'] = 'ResumableEpochBasedTrainLoop'
+    elif 'type' not in train_cfg and train_cfg.get('by_epoch'):
+        train_cfg.pop('by_epoch')
+        train_cfg['type'] = 'ResumableEpochBasedTrainLoop'
+
+
 def _prepare_resume(cfg):
     """Say plainly when ``--resume`` finds nothing, instead of mmengine's 'resumed ... None'."""
     if not cfg.get('resume') or cfg.get('load_from'):
@@ -142,7 +154,8 @@ def prepare_config(cfg, mode='train'):
     training data. Checks the config keys, the data folders and, for segmentation, the files,
     classes and labels (``mmseg_ext.datasets.config_checks``, which also fills in and adds
     ``ValidateSegLabels``). Training runs get ``NonFiniteLossHook`` and ``PreemptionHook``,
-    a plain ``--resume`` decision and no temporary files of killed saves.
+    epoch-based ones ``ResumableEpochBasedTrainLoop``, a plain ``--resume`` decision and no
+    temporary files of killed saves.
     """
     if mode not in ('train', 'test'):
         raise ValueError(f"mode must be 'train' or 'test', got {mode!r}")
@@ -154,6 +167,7 @@ def prepare_config(cfg, mode='train'):
     _check_seg_data(cfg, splits)
     if mode == 'train':
         _add_training_hooks(cfg)
+        _use_resumable_epoch_loop(cfg)
         _prepare_resume(cfg)
         _remove_stale_temp_files(cfg)
 

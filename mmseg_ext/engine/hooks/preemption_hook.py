@@ -65,8 +65,9 @@ class PreemptionHook(Hook):
     Slurm sends SIGTERM when it preempts a job (``KillWait``, 30 s by default, before SIGKILL) and
     ``srun --signal=USR1@T`` sends SIGUSR1 T seconds before the time limit. ``tools/slurm_train.sh``
     requeues the job on this exit code and restarts it with ``--resume``, which continues
-    exactly (iteration-based loops; mmengine resumes epoch-based loops at the start of the
-    interrupted epoch). In distributed training the ranks agree (all-reduce) on the iteration
+    exactly: iteration-based loops replay the data up to the checkpoint, epoch-based ones
+    (``ResumableEpochBasedTrainLoop``) continue the epoch with its next batch. In distributed
+    training the ranks agree (all-reduce) on the iteration
     to stop at, and all wait until rank 0 has written the checkpoint.
 
     ``tools/train.py`` adds this hook to every config that does not list it.
