@@ -241,6 +241,30 @@ def test_misspelled_checkpoint_hook_key_fails_before_training(tmp_path, small_da
         build_runner(cfg)
 
 
+def test_a_shortened_run_warns_that_its_schedule_is_cut_short(tmp_path, small_data,
+                                                               monkeypatch):
+    import mmseg_ext.apis.launch as launch
+    from mmseg_ext.apis import load_config, prepare_config
+    messages = []
+    monkeypatch.setattr(launch, 'print_log', lambda msg, **kwargs: messages.append(msg))
+    path = custom_config(tmp_path, data_root=repr(small_data), classes=CLASSES)
+    for options, warned in (({}, False), ({'train_cfg.max_iters': 20000}, True),
+                            ({'train_cfg.max_iters': 20000, 'param_scheduler.1.end': 20001},
+                             False)):
+        messages.clear()
+        cfg = load_config(path, options)
+        cfg.work_dir = str(tmp_path / 'work')
+        prepare_config(cfg, 'train')
+        cut = [m for m in messages if 'cut short' in m]
+        assert bool(cut) == warned, (options, messages)
+    messages.clear()
+    prepare_config(load_config(path, {'train_cfg.max_iters': 20000}), 'train')
+    assert ('param_scheduler[1] (PolyLR) runs to iter 160001, but training stops at '
+            'train_cfg.max_iters=20000: its schedule is cut short. If you shortened the training, '
+            'shorten the schedule too, e.g. --cfg-options param_scheduler.1.end=20001'
+            ) in messages
+
+
 TOOLS = sorted(osp.relpath(p, REPO) for p in glob.glob(osp.join(REPO, 'tools/**/*.py'),
                                                        recursive=True))
 

@@ -66,6 +66,33 @@ def check_hook_arguments(runner):
                            f'CheckpointHook takes: {", ".join(known)}')
 
 
+def schedule_length_warnings(cfg):
+    """Warnings, naming the option to change, for a ``param_scheduler`` whose ``end`` lies past
+    the end of training (``train_cfg.max_iters`` for ``by_epoch=False`` schedulers of
+    iteration-based runs, ``max_epochs`` for epoch schedulers of epoch-based runs): its decay is
+    cut short, typically because ``max_iters`` was shortened and the schedule was not. An
+    ``end`` of the training length + 1 is the full schedule (mmengine's factors reach their end
+    value at ``end - 1``)."""
+    train_cfg = cfg.get('train_cfg') or {}
+    schedulers = cfg.get('param_scheduler') or []
+    if isinstance(schedulers, dict):
+        schedulers = [schedulers]
+    warnings = []
+    for i, scheduler in enumerate(schedulers):
+        end = scheduler.get('end')
+        unit = 'epochs' if scheduler.get('by_epoch', True) else 'iters'
+        total = train_cfg.get(f'max_{unit}')
+        if end is None or total is None or end <= total + 1:
+            continue
+        option = f'param_scheduler.{i}.end' if len(schedulers) > 1 else 'param_scheduler.end'
+        warnings.append(
+            f'param_scheduler[{i}] ({scheduler.get("type")}) runs to {unit[:-1]} {end}, but '
+            f'training stops at train_cfg.max_{unit}={total}: its schedule is cut short. If you '
+            f'shortened the training, shorten the schedule too, e.g. --cfg-options '
+            f'{option}={total + 1}')
+    return warnings
+
+
 def check_data_roots(cfg, splits):
     """Fail early, naming the config key, when a used dataset folder does not exist."""
     from mmseg_ext.datasets.config_checks import SPLITS, leaf_datasets

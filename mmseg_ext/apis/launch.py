@@ -24,7 +24,12 @@ from ..compat.checkpoint import remove_stale_temp_checkpoints
 from ..compat.mmpretrain import require_mmpretrain
 from ..datasets.classification_data import check_classification_data
 from ..datasets.config_checks import SPLITS, check_seg_datasets, type_name
-from .config_checks import check_data_roots, check_hook_arguments, check_top_level_keys
+from .config_checks import (
+    check_data_roots,
+    check_hook_arguments,
+    check_top_level_keys,
+    schedule_length_warnings,
+)
 
 TRAINING_HOOKS = ('NonFiniteLossHook', 'PreemptionHook')
 
@@ -154,8 +159,8 @@ def prepare_config(cfg, mode='train'):
     training data. Checks the config keys, the data folders and, for segmentation, the files,
     classes and labels (``mmseg_ext.datasets.config_checks``, which also fills in and adds
     ``ValidateSegLabels``). Training runs get ``NonFiniteLossHook`` and ``PreemptionHook``,
-    epoch-based ones ``ResumableEpochBasedTrainLoop``, a plain ``--resume`` decision and no
-    temporary files of killed saves.
+    epoch-based ones ``ResumableEpochBasedTrainLoop``, a warning for a schedule cut short, a
+    plain ``--resume`` decision and no temporary files of killed saves.
     """
     if mode not in ('train', 'test'):
         raise ValueError(f"mode must be 'train' or 'test', got {mode!r}")
@@ -168,6 +173,8 @@ def prepare_config(cfg, mode='train'):
     if mode == 'train':
         _add_training_hooks(cfg)
         _use_resumable_epoch_loop(cfg)
+        for warning in schedule_length_warnings(cfg):
+            print_log(warning, logger='current', level=logging.WARNING)
         _prepare_resume(cfg)
         _remove_stale_temp_files(cfg)
 
