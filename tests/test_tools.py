@@ -338,6 +338,13 @@ def test_tta_views_follow_the_configs_own_test_scale():
     assert annotations[0].reduce_zero_label
 
 
+def test_tta_scales_a_single_side_scale():
+    from mmseg_ext.apis import multi_scale_flip_pipeline
+    pipeline = [dict(type='LoadImageFromFile'), dict(type='Resize', scale=512, keep_ratio=True)]
+    views = multi_scale_flip_pipeline(pipeline, [0.5, 1.5])[1].transforms[0]
+    assert [(v.scale, v.keep_ratio) for v in views] == [(256, True), (768, True)]
+
+
 def test_tta_prefers_the_configs_own_pipeline_and_names_what_is_missing():
     from mmseg_ext.apis import enable_tta
     own = [dict(type='LoadImageFromFile'), dict(type='PackSegInputs')]

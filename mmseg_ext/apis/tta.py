@@ -16,9 +16,9 @@ def multi_scale_flip_pipeline(test_pipeline: list, ratios: list) -> list:
         raise ValueError(f'--tta: the test pipeline has no {" / ".join(RESIZE_STEPS)} step with a '
                          '`scale` to build the multi-scale views from; give the config a '
                          '`tta_pipeline`')
-    resize = test_pipeline[index]
-    scales = [dict(copy.deepcopy(resize), scale=tuple(int(side * r) for side in resize['scale']))
-              for r in ratios]
+    resize, scale = test_pipeline[index], test_pipeline[index]['scale']
+    scales = [dict(copy.deepcopy(resize), scale=int(scale * r) if isinstance(scale, (int, float))
+                   else tuple(int(side * r) for side in scale)) for r in ratios]
     flips = [dict(type='RandomFlip', prob=prob, direction='horizontal') for prob in (0., 1.)]
     tta = dict(type='TestTimeAug', transforms=[scales, flips, *(
         [copy.deepcopy(step)] for step in test_pipeline[index + 1:])])
