@@ -73,3 +73,32 @@ def test_infer_writes_overlays_and_label_maps(tmp_path, toy_ade20k):
     label = np.array(Image.open(labels[0]))
     assert label.ndim == 2 and label.max() < 150
     assert np.array(Image.open(overlays[0])).shape == (*label.shape, 3)
+
+
+def test_browse_dataset_draws_samples_as_the_pipeline_outputs_them(tmp_path, toy_ade20k):
+    import numpy as np
+    from PIL import Image
+
+    from tests.test_tools import write_config
+    out = tmp_path / 'browse'
+    proc = run_tool('tools/analysis_tools/browse_dataset.py', write_config(tmp_path, toy_ade20k),
+                    '--output-dir', str(out), '--max-images', '3')
+    assert '3 samples drawn in' in proc.stdout
+    drawn = sorted(out.glob('*.png'))
+    assert [p.name for p in drawn] == [f'0000{i}_ADE_train_0000000{i + 1}.png' for i in range(3)]
+    for path in drawn:  # the config's 48x48 random crops of the 64x64 images
+        assert np.array(Image.open(path)).shape == (48, 48, 3)
+
+
+def test_browse_dataset_draws_panoptic_and_classification_samples(tmp_path):
+    from mmseg_ext.apis.browse import browse_dataset
+    from mmseg_ext.utils.toy_data import make_coco_panoptic, make_imagenet
+    make_coco_panoptic(str(tmp_path / 'coco'), num_train=2, num_val=1, seed=0)
+    make_imagenet(str(tmp_path / 'in'), num_train=10, num_val=2, seed=0)
+    for config, root in (
+            ('configs/panoptic_segformer/panoptic-segformer_r18_toy-coco-panoptic.py', 'coco'),
+            ('configs/ls_transformer/cvt-ls-13_toy-in1k.py', 'in')):
+        cfg = Config.fromfile(osp.join(REPO, config))
+        cfg.train_dataloader.dataset.data_root = str(tmp_path / root) + '/'
+        written = browse_dataset(cfg, str(tmp_path / f'out_{root}'), 'train', 2)
+        assert len(written) == 2 and all(osp.getsize(p) > 0 for p in written)
