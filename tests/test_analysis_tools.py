@@ -2,6 +2,7 @@
 import os.path as osp
 import re
 
+import pytest
 import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
@@ -102,3 +103,29 @@ def test_browse_dataset_draws_panoptic_and_classification_samples(tmp_path):
         cfg.train_dataloader.dataset.data_root = str(tmp_path / root) + '/'
         written = browse_dataset(cfg, str(tmp_path / f'out_{root}'), 'train', 2)
         assert len(written) == 2 and all(osp.getsize(p) > 0 for p in written)
+
+
+def test_analyze_logs_plots_training_and_validation_curves(tmp_path):
+    from mmseg_ext.utils.log_curves import load_scalars
+    log = tmp_path / 'run.json'
+    log.write_text(
+        '{"lr": 0.1, "loss": 2.0, "time": 0.5, "iter": 10, "step": 10}\n'
+        '{"lr": 0.05, "loss": 1.0, "time": 0.4, "iter": 20, "step": 20}\n'
+        '{"mIoU": 40.5, "aAcc": 80.0, "time": 0.1, "step": 20}\n'
+        '{"lr": 0.0, "loss": 0.5, "time": 0.4, "iter": 30, "step": 30}\n')
+    curves = load_scalars(str(log))
+    assert curves['loss'] == ([10, 20, 30], [2.0, 1.0, 0.5])
+    assert curves['mIoU'] == ([20], [40.5])
+    assert curves['time'] == ([10, 20, 30], [0.5, 0.4, 0.4])  # validation's is val/time
+    assert curves['val/time'] == ([20], [0.1])
+    out = tmp_path / 'curves.png'
+    proc = run_tool('tools/analysis_tools/analyze_logs.py', str(log), str(log), '--keys', 'loss',
+                    'mIoU', '--legend', 'a', 'b', '--out', str(out))
+    assert f'saved {out}' in proc.stdout and out.stat().st_size > 0
+    proc = run_tool('tools/analysis_tools/analyze_logs.py', str(log), '--keys', 'PQ', '--out',
+                    str(out), check=False)
+    assert proc.returncode and f'{log} has no PQ; it has: aAcc, loss, lr, mIoU, time, val/time' \
+        in proc.stderr
+    log.write_text('{"loss": 1.0, "iter": 1, "step": 1}\n{"loss": 0.9, "it')  # cut by a crash
+    with pytest.raises(ValueError, match=r'run.json, line 2: not a JSON log line'):
+        load_scalars(str(log))
