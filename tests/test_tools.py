@@ -361,3 +361,13 @@ def test_tta_prefers_the_configs_own_pipeline_and_names_what_is_missing():
     cfg.test_dataloader.dataset.pipeline = own
     with pytest.raises(ValueError, match='no AlignedResize / Resize step'):
         enable_tta(cfg, 'toy')
+
+
+def test_print_config_shows_the_merged_config_with_overrides(tmp_path):
+    saved = tmp_path / 'merged.py'
+    proc = run_tool('tools/misc/print_config.py', 'configs/segformer/mit-b0_ade20k.py',
+                    '--cfg-options', 'train_cfg.max_iters=20', '--save-path', str(saved))
+    assert "train_cfg = dict(max_iters=20, type='IterBasedTrainLoop'" in proc.stdout
+    assert "type='AllMLPHead'" in proc.stdout  # from the _base_ model config
+    merged = Config.fromfile(str(saved))
+    assert merged.train_cfg.max_iters == 20 and merged.model.decode_head.type == 'AllMLPHead'
