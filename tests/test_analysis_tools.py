@@ -1,4 +1,6 @@
 """get_flops.py (the paper's FLOPs), benchmark.py and infer.py end to end on CPU."""
+import glob
+import os
 import os.path as osp
 import re
 
@@ -129,3 +131,46 @@ def test_analyze_logs_plots_training_and_validation_curves(tmp_path):
     log.write_text('{"loss": 1.0, "iter": 1, "step": 1}\n{"loss": 0.9, "it')  # cut by a crash
     with pytest.raises(ValueError, match=r'run.json, line 2: not a JSON log line'):
         load_scalars(str(log))
+
+
+def test_confusion_matrix_counts_pixels_as_mmseg_scores_them(tmp_path, toy_ade20k):
+    """Predictions equal to the ground truth give a diagonal matrix of the pixel counts, one
+    wrong map moves its pixels to the predicted column, and on a real tools/test.py --out run
+    the matrix's mIoU is the one test.py reports."""
+    import shutil
+
+    import numpy as np
+    from PIL import Image
+
+    from mmseg_ext.utils.confusion_matrix import iou_from_confusion, segmentation_confusion
+    from tests.test_tools import write_config
+    config = write_config(tmp_path, toy_ade20k)
+    cfg = Config.fromfile(config)
+    annotations = sorted(glob.glob(osp.join(toy_ade20k, 'annotations/validation/*.png')))
+    preds = tmp_path / 'same'
+    shutil.copytree(osp.dirname(annotations[0]), preds)  # ADE files: 0 = other, class c = c + 1
+    expected = np.zeros((150, 150), np.int64)
+    for path in annotations:
+        labels = np.asarray(Image.open(path)).astype(np.int64)
+        np.add.at(expected, (labels[labels > 0] - 1,) * 2, 1)
+    matrix, classes = segmentation_confusion(cfg, str(preds))
+    assert len(classes) == 150 and np.array_equal(matrix, expected)
+    first = np.asarray(Image.open(annotations[0])).astype(np.int64)
+    Image.fromarray(np.full(first.shape, 3, np.uint8)).save(preds / osp.basename(annotations[0]))
+    moved = np.bincount(first[first > 0] - 1, minlength=150)
+    expected -= np.diag(moved)
+    expected[:, 2] += moved  # written 3 = class 2
+    assert np.array_equal(segmentation_confusion(cfg, str(preds))[0], expected)
+    os.remove(preds / osp.basename(annotations[1]))
+    with pytest.raises(FileNotFoundError, match='tools/test.py CONFIG CKPT --out DIR'):
+        segmentation_confusion(cfg, str(preds))
+
+    out = tmp_path / 'pred'
+    proc = run_tool('tools/test.py', config, _random_checkpoint(tmp_path), '--out', str(out))
+    reported = float(re.search(r'mIoU: ([\d.]+)', proc.stdout + proc.stderr).group(1))
+    proc = run_tool('tools/analysis_tools/confusion_matrix.py', config, str(out),
+                    str(tmp_path / 'cm'))
+    matrix = np.loadtxt(tmp_path / 'cm/confusion_matrix.csv', delimiter=',', dtype=np.int64)
+    assert abs(np.nanmean(iou_from_confusion(matrix)) - reported) < 0.01
+    assert f'mIoU{reported:>28.2f}' in proc.stdout
+    assert (tmp_path / 'cm/confusion_matrix.png').stat().st_size > 0
