@@ -119,6 +119,7 @@ def test_epoch_based_resume_continues_the_interrupted_epoch(tmp_path, toy_ade20k
     log = proc.stdout + proc.stderr
     assert 'resumed epoch: 1, iter: 6' in log
     assert 'resuming epoch 2 after its batch 2 (of 4)' in log
+    assert '2/2, ' in proc.stdout and 'ETA' in proc.stdout  # the replay's progress bar
     assert re.findall(r'Iter\(train\) \[(\d+)/8\]', log) == ['7', '8']  # 2 batches trained
     assert_same_training_state(full, resumed, iteration=8)
 

@@ -1,8 +1,10 @@
 """An epoch-based training loop that a mid-epoch checkpoint resumes where it stopped."""
 import torch
+from mmengine.dist import is_main_process
 from mmengine.logging import print_log
 from mmengine.registry import LOOPS
 from mmengine.runner import EpochBasedTrainLoop
+from mmengine.utils import ProgressBar
 
 #: Message-hub key (saved in every checkpoint, restored by ``--resume``): batches of the
 #: current epoch already trained.
@@ -48,8 +50,11 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
                 batches = iter(self.dataloader)
         else:
             batches = iter(self.dataloader)
+        replay = ProgressBar(done) if done and is_main_process() else None
         for idx, data_batch in enumerate(batches):
             if idx < done:
+                if replay is not None:
+                    replay.update()
                 continue
             hub.update_info(BATCHES_DONE, idx + 1)  # what a checkpoint of this iteration holds
             self.run_iter(idx, data_batch)
