@@ -3,6 +3,8 @@ import copy
 
 from mmengine.config import Config, ConfigDict
 
+from ..datasets.config_checks import leaf_datasets
+
 RESIZE_STEPS = ('AlignedResize', 'Resize')
 
 
@@ -25,27 +27,18 @@ def multi_scale_flip_pipeline(test_pipeline: list, ratios: list) -> list:
     return [ConfigDict(step) for step in (*copy.deepcopy(test_pipeline[:index]), tta)]
 
 
-def innermost_test_dataset(cfg: Config) -> ConfigDict:
-    """The innermost dataset of ``cfg.test_dataloader`` (through dataset wrappers)."""
-    dataset = cfg.test_dataloader.dataset
-    while 'dataset' in dataset:
-        dataset = dataset['dataset']
-    return dataset
-
-
 def enable_tta(cfg: Config, config_name: str) -> None:
     """Switch ``cfg`` to test-time augmentation: ``tta_model`` wraps the model; the test data go
     through ``tta_pipeline`` if the config has one, else through the config's test pipeline at
-    every ratio of ``tta_ratios`` (:func:`multi_scale_flip_pipeline`)."""
+    every ratio of ``tta_ratios`` (:func:`multi_scale_flip_pipeline`); every dataset inside
+    the test set's wrappers gets it."""
     if 'tta_model' not in cfg:
         raise KeyError(f'--tta needs `tta_model` in {config_name} (e.g. '
                        "tta_model = dict(type='SegTTAModel'))")
-    dataset = innermost_test_dataset(cfg)
-    if 'tta_pipeline' in cfg:
-        dataset['pipeline'] = cfg.tta_pipeline
-    elif 'tta_ratios' in cfg:
-        dataset['pipeline'] = multi_scale_flip_pipeline(dataset['pipeline'], cfg.tta_ratios)
-    else:
+    if 'tta_pipeline' not in cfg and 'tta_ratios' not in cfg:
         raise KeyError(f'--tta needs `tta_ratios` (scales relative to the test scale, e.g. '
                        f'[0.5, 0.75, 1.0, 1.25, 1.5, 1.75]) or a `tta_pipeline` in {config_name}')
+    for _, dataset in leaf_datasets(cfg.test_dataloader.dataset, 'test_dataloader.dataset'):
+        dataset['pipeline'] = (cfg.tta_pipeline if 'tta_pipeline' in cfg else
+                               multi_scale_flip_pipeline(dataset['pipeline'], cfg.tta_ratios))
     cfg.model = ConfigDict(**cfg.tta_model, module=cfg.model)

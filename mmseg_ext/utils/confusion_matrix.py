@@ -56,9 +56,12 @@ def segmentation_confusion(cfg: Config, prediction_dir: str,
 
 
 def iou_from_confusion(matrix: np.ndarray) -> np.ndarray:
-    """Per-class IoU (%) ``TP / (TP + FP + FN)``; NaN for a class neither present nor
-    predicted (as mmseg's IoUMetric)."""
-    tp = np.diag(matrix).astype(float)
-    union = matrix.sum(0) + matrix.sum(1) - tp
-    with np.errstate(invalid='ignore', divide='ignore'):
-        return 100 * tp / union
+    """Per-class IoU (%) of a confusion matrix, by mmseg's own ``IoUMetric`` formula from the
+    intersections (diagonal), predicted (column) and true (row) areas; NaN for a class
+    neither present nor predicted."""
+    import torch
+    from mmseg.evaluation.metrics import IoUMetric
+    tp, pred, true = (torch.from_numpy(a.astype(np.float64))
+                      for a in (np.diag(matrix), matrix.sum(0), matrix.sum(1)))
+    metrics = IoUMetric.total_area_to_metrics(tp, pred + true - tp, pred, true, ['mIoU'])
+    return 100 * np.asarray(metrics['IoU'])
