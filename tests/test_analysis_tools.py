@@ -155,6 +155,11 @@ def test_confusion_matrix_counts_pixels_as_mmseg_scores_them(tmp_path, toy_ade20
         np.add.at(expected, (labels[labels > 0] - 1,) * 2, 1)
     matrix, classes = segmentation_confusion(cfg, str(preds))
     assert len(classes) == 150 and np.array_equal(matrix, expected)
+    iou, present = iou_from_confusion(matrix), expected.diagonal() > 0
+    assert (iou[present] == 100).all() and np.isnan(iou[~present]).all()
+    # by hand: IoU = TP / (TP + FP + FN) = 5 / 8, 3 / 6; a class never seen nor predicted: NaN
+    hand = iou_from_confusion(np.array([[5, 1, 0], [2, 3, 0], [0, 0, 0]]))
+    assert np.allclose(hand[:2], [62.5, 50.0]) and np.isnan(hand[2])
     first = np.asarray(Image.open(annotations[0])).astype(np.int64)
     Image.fromarray(np.full(first.shape, 3, np.uint8)).save(preds / osp.basename(annotations[0]))
     moved = np.bincount(first[first > 0] - 1, minlength=150)
