@@ -12,6 +12,9 @@ softmax; they share nothing with the modules but the weights:
   Transformer-XL relative-position terms;
 * 2D: global tokens (keys LN_S-normalised; a global query attends to the global keys and to the
   map queries' outputs), relative position bias, halo max(w // 2, 1).
+
+The 1D and 2D modules have two forward paths, both checked against the same references (fixture
+``path``): the autograd one (gradients on) and the fused CPU kernel (no gradient needed).
 """
 import math
 
@@ -21,6 +24,7 @@ import torch.nn.functional as F
 from mmengine.registry import MODELS
 
 from mmseg_ext.models.layers import CausalLSAttention1d, LSAttention1d, LSAttention2d
+from mmseg_ext.models.layers import ls_attention_kernel as kernel
 
 C = 16
 TOL = dict(atol=1e-5, rtol=0)  # fp32, as the acceptance criterion
@@ -35,6 +39,25 @@ def make(cls, heads, dtype=torch.float32, seed=0, **kwargs):
         for ln in (m.dual_ln.short, m.dual_ln.long):
             ln.weight.uniform_(0.5, 1.5)
     return m
+
+
+@pytest.fixture(params=['autograd', 'kernel'])
+def path(request, monkeypatch):
+    """``path(fn)`` runs ``fn()`` on one forward path and checks that this path served it: the
+    autograd one (gradients enabled) or the fused CPU kernel (under ``no_grad``)."""
+    calls = []
+    for name in ('window_attention_1d', 'window_attention_2d'):
+        real = getattr(kernel, name)
+        monkeypatch.setattr(kernel, name, lambda *a, _real=real: calls.append(1) or _real(*a))
+    if request.param == 'kernel' and kernel.library() is None:
+        pytest.fail('the fused LS attention kernel could not be built (see the warning)')
+
+    def run(fn):
+        with torch.set_grad_enabled(request.param == 'autograd'):
+            out = fn()
+        assert bool(calls) == (request.param == 'kernel'), f'not served by the {request.param} path'
+        return out
+    return run
 
 
 # ------------------------------------------------------------- dense references (official)
@@ -214,35 +237,65 @@ def ref_causal(m, x, memory=None):
 # ------------------------------------------------------------------------ official math
 @pytest.mark.parametrize('h', [2, 4])
 @pytest.mark.parametrize('n,w,r', [(13, 4, 3), (16, 1, 2), (11, 3, 0)])
-def test_1d_matches_official_equations(h, n, w, r):
+def test_1d_matches_official_equations(h, n, w, r, path):
     m = make(LSAttention1d, h, window_size=w, dp_rank=r)
     x = torch.randn(3, n, C)
     pad = torch.zeros(3, n, dtype=torch.bool)
     pad[1, n - 3:] = True
     pad[2, 2:5] = True
-    torch.testing.assert_close(m(x, key_padding_mask=pad), ref_1d(m, x, pad), **TOL)
+    torch.testing.assert_close(path(lambda: m(x, key_padding_mask=pad)), ref_1d(m, x, pad), **TOL)
 
 
 @pytest.mark.parametrize('h', [2, 4])
 @pytest.mark.parametrize('n,w,r', [(13, 4, 3), (11, 3, 0)])
-def test_1d_extra_keys_match_official_cls_embed(h, n, w, r):
+def test_1d_extra_keys_match_official_cls_embed(h, n, w, r, path):
     """Official LRA last block: every token also attends to LN_L(W_k cls), LN_L(W_v cls)."""
     m = make(LSAttention1d, h, window_size=w, dp_rank=r)
     x, cls = torch.randn(3, n, C), torch.randn(3, 1, C)
     pad = torch.zeros(3, n, dtype=torch.bool)
     pad[1, n - 3:] = True
-    out = m(x, key_padding_mask=pad, extra=cls)
+    out = path(lambda: m(x, key_padding_mask=pad, extra=cls))
     torch.testing.assert_close(out, ref_1d(m, x, pad, cls), **TOL)
-    assert (out - m(x, key_padding_mask=pad)).abs().amax() > 1e-2  # the CLS key is seen
+    assert (out - path(lambda: m(x, key_padding_mask=pad))).abs().amax() > 1e-2  # CLS is seen
 
 
 @pytest.mark.parametrize('h', [2, 4])
 @pytest.mark.parametrize('hw,ws,r,rel,g', [((5, 7), 2, 2, False, 1), ((6, 9), 4, 3, True, 1),
                                            ((4, 4), 1, 0, True, 2), ((3, 3), 3, 2, True, 0)])
-def test_2d_matches_official_equations(h, hw, ws, r, rel, g):
+def test_2d_matches_official_equations(h, hw, ws, r, rel, g, path):
     m = make(LSAttention2d, h, window_size=ws, dp_rank=r, rel_pos_bias=rel, num_global_tokens=g)
     x = torch.randn(2, g + hw[0] * hw[1], C)
-    torch.testing.assert_close(m(x, hw), ref_2d(m, x, *hw), **TOL)
+    torch.testing.assert_close(path(lambda: m(x, hw)), ref_2d(m, x, *hw), **TOL)
+
+
+@pytest.mark.parametrize('case', ['1d', '2d'])
+def test_kernel_blocks_and_channel_tails(case, path):
+    """More than 64 queries per window (two query blocks), head dims not a multiple of 4 and a
+    fully padded sequence, on both paths; the kernel's result is the same on 1 or 2 threads."""
+    if case == '1d':
+        m = make(LSAttention1d, 8, window_size=70, dp_rank=3)  # d = 2
+        x = torch.randn(3, 150, C)
+        pad = torch.zeros(3, 150, dtype=torch.bool)
+        pad[1] = True
+        pad[2, 100:] = True
+        out = path(lambda: m(x, key_padding_mask=pad))
+        torch.testing.assert_close(out, ref_1d(m, x, pad), **TOL)
+        torch.testing.assert_close(out[1], m.proj.bias.expand(150, C).detach(), **TOL)
+        fn = lambda: m(x, key_padding_mask=pad)  # noqa: E731
+    else:
+        m = make(LSAttention2d, 8, window_size=9, dp_rank=2, rel_pos_bias=True,
+                 num_global_tokens=1)
+        x = torch.randn(2, 1 + 11 * 10, C)
+        torch.testing.assert_close(path(lambda: m(x, (11, 10))), ref_2d(m, x, 11, 10), **TOL)
+        fn = lambda: m(x, (11, 10))  # noqa: E731
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = path(fn)
+        torch.set_num_threads(2)
+        assert torch.equal(path(fn), one)
+    finally:
+        torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize('h', [2, 4])
@@ -324,13 +377,14 @@ def test_causal_query_groups_and_memory_compression():
 
 
 @pytest.mark.parametrize('w,r', [(4, 3), (5, 0), (16, 2)])
-def test_1d_padding_invariance(w, r):
+def test_1d_padding_invariance(w, r, path):
     m = make(LSAttention1d, 2, window_size=w, dp_rank=r)
     x = torch.randn(2, 11, C)
     padded = torch.cat([x, 100 * torch.randn(2, 6, C)], 1)
     mask = torch.zeros(2, 17, dtype=torch.bool)
     mask[:, 11:] = True
-    torch.testing.assert_close(m(padded, key_padding_mask=mask)[:, :11], m(x), **TOL)
+    torch.testing.assert_close(path(lambda: m(padded, key_padding_mask=mask))[:, :11],
+                               path(lambda: m(x)), **TOL)
 
 
 def _all_finite(module, x, out):

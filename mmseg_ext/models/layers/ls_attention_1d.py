@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 from mmengine.registry import MODELS
 
+from . import ls_attention_kernel as kernel
 from .ls_attention_base import (
     NEG,
     LongShortAttentionBase,
@@ -96,9 +97,11 @@ class LSAttention1d(LongShortAttentionBase):
                 shared.append(self.dual_ln.long(kv_e.unflatten(-1, (2, c))).to(kv.dtype))
             if self.dynamic_proj is not None:
                 shared.append(self.compress(x, kv, valid))
+            long_kv = (torch.cat(shared, 1) if len(shared) > 1 else shared[0]) if shared else None
+            if kernel.usable(q, kv, long_kv, dropout_p=self.dropout_p):
+                return kernel.window_attention_1d(q, kv, long_kv, valid, h, w, halo, self.scale)
             long_out = lse = None
-            if shared:
-                long_kv = torch.cat(shared, 1) if len(shared) > 1 else shared[0]
+            if long_kv is not None:
                 long_out, lse = shared_key_attention(q, long_kv[:, :, 0], long_kv[:, :, 1], h,
                                                      self.scale)
                 lse = lse - math.log(2)  # two summary slots per window: half the weight each

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from mmengine.model.weight_init import trunc_normal_
 from mmengine.registry import MODELS
 
+from . import ls_attention_kernel as kernel
 from .ls_attention_base import (
     LongShortAttentionBase,
     augment_kv,
@@ -99,58 +100,22 @@ class LSAttention2d(LongShortAttentionBase):
         if n_all != g + h * w:
             raise ValueError(f'x has {n_all} tokens but hw_shape={tuple(hw_shape)} and '
                              f'num_global_tokens={g} need {g + h * w}')
-        ws, halo, heads = self.window_size, self.halo, self.num_heads
-        tiles_h, tiles_w = math.ceil(h / ws), math.ceil(w / ws)
-        pad_h, pad_w = tiles_h * ws - h, tiles_w * ws - w
-        size, tiles = ws + 2 * halo, tiles_h * tiles_w
-
+        heads = self.num_heads
         q, kv = self.project(x)
         with torch.autocast(device_type=x.device.type, enabled=False):
-            q_map, kv_map = q[:, g:], kv[:, g:]
             shared = []  # keys/values every map query sees: compressed, global
             if self.dynamic_proj is not None:
-                shared.append(self.compress(x[:, g:], kv_map))
+                shared.append(self.compress(x[:, g:], kv[:, g:]))
             if g:
                 shared.append(kv[:, :g])
-            long_out = lse = None
-            if shared:
-                shared = torch.cat(shared, 1)  # [B, r + G, 2, C]
-                long_out, lse = shared_key_attention(q_map, shared[:, :, 0], shared[:, :, 1],
-                                                     heads, self.scale)
-                long_out, lse = long_out.transpose(1, 2), lse.transpose(1, 2)  # [B, HW, h, .]
-
-            # Tiles in the layout [B * tiles, heads, w*w | window + summary, d + 2].
-            def per_pixel(t: torch.Tensor) -> torch.Tensor:  # [B, HW, *] -> [B, H, W, h, *]
-                return t.reshape(b, h, w, heads, -1)
-
-            def tiled(t: torch.Tensor) -> torch.Tensor:  # [B, H, W, h, *] -> tiles (a view)
-                t = F.pad(t, (0, 0, 0, 0, 0, pad_w, 0, pad_h)) if pad_h or pad_w else t
-                return t.view(b, tiles_h, ws, tiles_w, ws, heads, -1).permute(0, 1, 3, 5, 2, 4, 6)
-
-            q_aug = augment_queries(tiled(per_pixel(q_map)),
-                                    None if lse is None else tiled(per_pixel(lse)), self.scale)
-            q_aug = q_aug.view(b * tiles, heads, ws * ws, -1)
-            inside = torch.zeros(h + pad_h + 2 * halo, w + pad_w + 2 * halo, dtype=torch.bool,
-                                 device=x.device)
-            inside[halo:halo + h, halo:halo + w] = True
-            summary = lse is not None
-            # keys/values head-major [B, h, H, W, d + 2]: a window row is one contiguous run
-            k_aug, v_aug = augment_kv(*(per_pixel(t).permute(0, 3, 1, 2, 4)
-                                        for t in kv_map.unbind(2)), inside,
-                                      pad=(halo, pad_w + halo, halo, pad_h + halo))
-            k_win, v_win = (  # [B, tiles_h, tiles_w, h, size, size, d + 2] views, stacked
-                stack_windows(t.unfold(2, size, ws).unfold(3, size, ws).permute(
-                    0, 2, 3, 1, 5, 6, 4), (b * tiles, heads), summary, value)
-                for t, value in ((k_aug, False), (v_aug, True)))
-            bias = None
-            if self.rel_pos_table is not None:
-                bias = self.rel_pos_table[self.rel_pos_index].permute(2, 0, 1).to(q_aug)
-                bias = F.pad(bias, (0, int(summary)))[None]  # the summary key has no bias
-
-            out = windowed_attention(q_aug, k_win, v_win, self.scale, bias, self.dropout_p)
-            out = out.view(b, tiles_h, tiles_w, heads, ws, ws, -1).permute(0, 1, 4, 2, 5, 3, 6)
-            out = out.reshape(b, tiles_h * ws, tiles_w * ws, heads, -1)[:, :h, :w]
-            out = combine_summary(out.reshape(b, h * w, heads, -1), long_out)  # [B, HW, h, d]
+            shared = torch.cat(shared, 1) if shared else None  # [B, r + G, 2, C]
+            bias = self.window_bias()
+            if kernel.usable(q, kv, shared, bias, dropout_p=self.dropout_p):
+                out = kernel.window_attention_2d(q, kv, shared, bias, (h, w), heads,
+                                                 self.window_size, self.halo, self.scale)
+                out = out.view(b, n_all, heads, -1)[:, g:]
+            else:
+                out = self.map_attention(q[:, g:], kv[:, g:], shared, (h, w))
             if g:  # global queries: the global keys, then the map outputs as keys and values
                 out_heads = out.transpose(1, 2)
                 k_g, v_g = (split_heads(t, heads) for t in kv[:, :g].unbind(2))
@@ -160,6 +125,59 @@ class LSAttention2d(LongShortAttentionBase):
                 out = torch.cat([out_g.transpose(1, 2), out], 1)
             out = out.reshape(b, n_all, c)
         return self.output(out, x.dtype)
+
+    def window_bias(self) -> torch.Tensor | None:
+        """The relative position bias of the window scores ``[heads, w^2, (w + 2e)^2]``."""
+        if self.rel_pos_table is None:
+            return None
+        return self.rel_pos_table[self.rel_pos_index].permute(2, 0, 1)
+
+    def map_attention(self, q: torch.Tensor, kv: torch.Tensor, shared: torch.Tensor | None,
+                      hw_shape: tuple[int, int]) -> torch.Tensor:
+        """The autograd path of the map queries: ``q [B, HW, C]``, ``kv [B, HW, 2, C]``,
+        ``shared [B, m, 2, C]`` -> ``[B, HW, heads, d]``. The shared keys enter every window as
+        one summary key (:func:`~.ls_attention_base.shared_key_attention`)."""
+        (b, _, _), (h, w) = q.shape, hw_shape
+        ws, halo, heads = self.window_size, self.halo, self.num_heads
+        tiles_h, tiles_w = math.ceil(h / ws), math.ceil(w / ws)
+        pad_h, pad_w = tiles_h * ws - h, tiles_w * ws - w
+        size, tiles = ws + 2 * halo, tiles_h * tiles_w
+        long_out = lse = None
+        if shared is not None:
+            long_out, lse = shared_key_attention(q, shared[:, :, 0], shared[:, :, 1], heads,
+                                                 self.scale)
+            long_out, lse = long_out.transpose(1, 2), lse.transpose(1, 2)  # [B, HW, h, .]
+
+        # Tiles in the layout [B * tiles, heads, w*w | window + summary, d + 2].
+        def per_pixel(t: torch.Tensor) -> torch.Tensor:  # [B, HW, *] -> [B, H, W, h, *]
+            return t.reshape(b, h, w, heads, -1)
+
+        def tiled(t: torch.Tensor) -> torch.Tensor:  # [B, H, W, h, *] -> tiles (a view)
+            t = F.pad(t, (0, 0, 0, 0, 0, pad_w, 0, pad_h)) if pad_h or pad_w else t
+            return t.view(b, tiles_h, ws, tiles_w, ws, heads, -1).permute(0, 1, 3, 5, 2, 4, 6)
+
+        q_aug = augment_queries(tiled(per_pixel(q)),
+                                None if lse is None else tiled(per_pixel(lse)), self.scale)
+        q_aug = q_aug.view(b * tiles, heads, ws * ws, -1)
+        inside = torch.zeros(h + pad_h + 2 * halo, w + pad_w + 2 * halo, dtype=torch.bool,
+                             device=q.device)
+        inside[halo:halo + h, halo:halo + w] = True
+        summary = lse is not None
+        # keys/values head-major [B, h, H, W, d + 2]: a window row is one contiguous run
+        k_aug, v_aug = augment_kv(*(per_pixel(t).permute(0, 3, 1, 2, 4) for t in kv.unbind(2)),
+                                  inside, pad=(halo, pad_w + halo, halo, pad_h + halo))
+        k_win, v_win = (  # [B, tiles_h, tiles_w, h, size, size, d + 2] views, stacked
+            stack_windows(t.unfold(2, size, ws).unfold(3, size, ws).permute(
+                0, 2, 3, 1, 5, 6, 4), (b * tiles, heads), summary, value)
+            for t, value in ((k_aug, False), (v_aug, True)))
+        bias = self.window_bias()
+        if bias is not None:
+            bias = F.pad(bias.to(q_aug), (0, int(summary)))[None]  # the summary key: no bias
+
+        out = windowed_attention(q_aug, k_win, v_win, self.scale, bias, self.dropout_p)
+        out = out.view(b, tiles_h, tiles_w, heads, ws, ws, -1).permute(0, 1, 4, 2, 5, 3, 6)
+        out = out.reshape(b, tiles_h * ws, tiles_w * ws, heads, -1)[:, :h, :w]
+        return combine_summary(out.reshape(b, h * w, heads, -1), long_out)  # [B, HW, h, d]
 
     def extra_repr(self) -> str:
         return (f'{super().extra_repr()}, window_size={self.window_size}, '

@@ -1,0 +1,87 @@
+"""When the fused CPU kernel of the LS attention windows serves a forward, and how it is built.
+
+Its numbers are checked against the official equations in tests/test_ls_attention.py (fixture
+``path``); here: it serves only calls that need no gradient, and a machine without a compiler
+(or with the kernel switched off) gets the autograd path with the same result.
+"""
+import pytest
+import torch
+
+from mmseg_ext.models.layers import LSAttention1d, LSAttention2d
+from mmseg_ext.models.layers import ls_attention_kernel as kernel
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    """The list of kernel calls made while the test runs."""
+    made = []
+    for name in ('window_attention_1d', 'window_attention_2d'):
+        real = getattr(kernel, name)
+        monkeypatch.setattr(kernel, name, lambda *a, _real=real: made.append(1) or _real(*a))
+    return made
+
+
+def modules():
+    torch.manual_seed(0)
+    return [(LSAttention1d(16, 2, 4, 2).eval(), (torch.randn(2, 13, 16),)),
+            (LSAttention2d(16, 2, 2, 2, rel_pos_bias=True, num_global_tokens=1).eval(),
+             (torch.randn(2, 1 + 15, 16), (3, 5)))]
+
+
+def test_kernel_serves_only_calls_without_gradients(calls):
+    assert kernel.library() is not None
+    for m, args in modules():
+        calls.clear()
+        with torch.no_grad():
+            m(*args)
+        with torch.inference_mode():
+            m(*args)
+        assert len(calls) == 2
+        m(*args)  # gradients of the weights
+        x = args[0].clone().requires_grad_()
+        m.requires_grad_(False)
+        m(x, *args[1:])  # frozen module, gradient of the input
+        m.requires_grad_(True)
+        with torch.no_grad():
+            m.train()
+            m.attn_drop = 0.1
+            m(*args)  # attention dropout
+            m.attn_drop = 0.
+            m.double()(*(a.double() if torch.is_tensor(a) else a for a in args))  # fp64
+            m.float().eval()
+        assert len(calls) == 2
+
+
+@pytest.mark.parametrize('switch_off', [True, False])
+def test_without_the_kernel_the_autograd_path_serves(switch_off, monkeypatch, tmp_path, calls):
+    results = []
+    for m, args in modules():
+        with torch.no_grad():
+            results.append(m(*args))
+    assert len(calls) == 2
+    calls.clear()
+    monkeypatch.setattr(kernel, '_library', None)  # not built yet in this process
+    monkeypatch.setenv('MMSEG_EXT_KERNEL_CACHE', str(tmp_path))
+    if switch_off:
+        monkeypatch.setenv('MMSEG_EXT_LS_KERNEL', '0')
+        assert kernel.library() is None
+    else:
+        monkeypatch.setenv('CXX', str(tmp_path / 'no-compiler'))
+        with pytest.warns(UserWarning, match='no C.. compiler .*no-compiler.*set CXX'):
+            assert kernel.library() is None
+    assert not list(tmp_path.iterdir())
+    for (m, args), expected in zip(modules(), results):
+        with torch.no_grad():
+            torch.testing.assert_close(m(*args), expected, atol=1e-5, rtol=0)
+    assert not calls
+
+
+def test_build_is_cached_per_source(monkeypatch, tmp_path):
+    monkeypatch.setattr(kernel, '_library', None)
+    monkeypatch.setenv('MMSEG_EXT_KERNEL_CACHE', str(tmp_path))
+    assert kernel.library() is not None
+    built = list(tmp_path.iterdir())
+    assert len(built) == 1 and built[0].suffix == '.so'  # no temporary file left
+    monkeypatch.setattr(kernel, '_library', None)
+    monkeypatch.setenv('CXX', str(tmp_path / 'no-compiler'))  # not needed: the cache serves
+    assert kernel.library() is not None
