@@ -60,9 +60,20 @@ struct Keys {
   }
 };
 
+// A float buffer aligned to the cache line (64 bytes).
+struct Buffer {
+  float *data_ = nullptr;
+  explicit Buffer(size_t n)
+      : data_(static_cast<float *>(std::aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64))) {}
+  ~Buffer() { std::free(data_); }
+  Buffer(const Buffer &) = delete;
+  Buffer &operator=(const Buffer &) = delete;
+  float *data() const { return data_; }
+};
+
 // Per-call scratch: transposed queries [d][64], scores [keys][64], output [d][64].
 struct Scratch {
-  std::vector<float> qt, scores, ot;
+  Buffer qt, scores, ot;
   Keys keys;
   Scratch(int d, int max_keys)
       : qt(d * kChunk), scores((max_keys + kKeys) * kChunk), ot(d * kChunk) {
