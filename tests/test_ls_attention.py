@@ -46,7 +46,7 @@ def path(request, monkeypatch):
     """``path(fn)`` runs ``fn()`` on one forward path and checks that this path served it: the
     autograd one (gradients enabled) or the fused CPU kernel (under ``no_grad``)."""
     calls = []
-    for name in ('window_attention_1d', 'window_attention_2d'):
+    for name in ('window_attention_1d', 'window_attention_2d', 'causal_attention'):
         real = getattr(kernel, name)
         monkeypatch.setattr(kernel, name, lambda *a, _real=real: calls.append(1) or _real(*a))
     if request.param == 'kernel' and kernel.library() is None:
@@ -268,10 +268,11 @@ def test_2d_matches_official_equations(h, hw, ws, r, rel, g, path):
     torch.testing.assert_close(path(lambda: m(x, hw)), ref_2d(m, x, *hw), **TOL)
 
 
-@pytest.mark.parametrize('case', ['1d', '2d'])
+@pytest.mark.parametrize('case', ['1d', '2d', 'causal'])
 def test_kernel_blocks_and_channel_tails(case, path):
-    """More than 64 queries per window (two query blocks), head dims not a multiple of 4 and a
-    fully padded sequence, on both paths; the kernel's result is the same on 1 or 2 threads."""
+    """More than 64 queries (1D, 2D) or keys (causal) per window, head dims not a multiple of 4
+    and a fully padded sequence, segments of 6 (causal queries in pairs) and more than 64
+    compressed keys, on both paths; the kernel's result is the same on 1 or 2 threads."""
     if case == '1d':
         m = make(LSAttention1d, 8, window_size=70, dp_rank=3)  # d = 2
         x = torch.randn(3, 150, C)
@@ -282,12 +283,18 @@ def test_kernel_blocks_and_channel_tails(case, path):
         torch.testing.assert_close(out, ref_1d(m, x, pad), **TOL)
         torch.testing.assert_close(out[1], m.proj.bias.expand(150, C).detach(), **TOL)
         fn = lambda: m(x, key_padding_mask=pad)  # noqa: E731
-    else:
+    elif case == '2d':
         m = make(LSAttention2d, 8, window_size=9, dp_rank=2, rel_pos_bias=True,
                  num_global_tokens=1)
         x = torch.randn(2, 1 + 11 * 10, C)
         torch.testing.assert_close(path(lambda: m(x, (11, 10))), ref_2d(m, x, 11, 10), **TOL)
         fn = lambda: m(x, (11, 10))  # noqa: E731
+    elif case == 'causal':
+        m = make(CausalLSAttention1d, 8, window_size=70, segment_size=6, dp_rank=3,
+                 rel_pos=True)
+        x, memory = torch.randn(2, 130, C), torch.randn(2, 12, C)
+        torch.testing.assert_close(path(lambda: m(x, memory)), ref_causal(m, x, memory), **TOL)
+        fn = lambda: m(x, memory)  # noqa: E731
     threads = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
@@ -301,12 +308,12 @@ def test_kernel_blocks_and_channel_tails(case, path):
 @pytest.mark.parametrize('h', [2, 4])
 @pytest.mark.parametrize('n,w,seg,r,mem,rel', [(13, 4, 3, 2, 6, True), (16, 4, 4, 1, 0, True),
                                                (10, 3, 5, 2, 10, False), (9, 8, 4, 0, 4, True)])
-def test_causal_matches_official_equations(h, n, w, seg, r, mem, rel):
+def test_causal_matches_official_equations(h, n, w, seg, r, mem, rel, path):
     m = make(CausalLSAttention1d, h, window_size=w, segment_size=seg, dp_rank=r, rel_pos=rel,
              qkv_bias=rel, proj_bias=not rel)
     x = torch.randn(2, n, C)
     memory = torch.randn(2, mem, C) if mem else None
-    torch.testing.assert_close(m(x, memory), ref_causal(m, x, memory), **TOL)
+    torch.testing.assert_close(path(lambda: m(x, memory)), ref_causal(m, x, memory), **TOL)
 
 
 def test_layernorm_is_over_all_channels_before_the_head_split():

@@ -7,7 +7,7 @@ Its numbers are checked against the official equations in tests/test_ls_attentio
 import pytest
 import torch
 
-from mmseg_ext.models.layers import LSAttention1d, LSAttention2d
+from mmseg_ext.models.layers import CausalLSAttention1d, LSAttention1d, LSAttention2d
 from mmseg_ext.models.layers import ls_attention_kernel as kernel
 
 
@@ -15,7 +15,7 @@ from mmseg_ext.models.layers import ls_attention_kernel as kernel
 def calls(monkeypatch):
     """The list of kernel calls made while the test runs."""
     made = []
-    for name in ('window_attention_1d', 'window_attention_2d'):
+    for name in ('window_attention_1d', 'window_attention_2d', 'causal_attention'):
         real = getattr(kernel, name)
         monkeypatch.setattr(kernel, name, lambda *a, _real=real: made.append(1) or _real(*a))
     return made
@@ -25,7 +25,9 @@ def modules():
     torch.manual_seed(0)
     return [(LSAttention1d(16, 2, 4, 2).eval(), (torch.randn(2, 13, 16),)),
             (LSAttention2d(16, 2, 2, 2, rel_pos_bias=True, num_global_tokens=1).eval(),
-             (torch.randn(2, 1 + 15, 16), (3, 5)))]
+             (torch.randn(2, 1 + 15, 16), (3, 5))),
+            (CausalLSAttention1d(16, 2, 4, 4, 1, rel_pos=True).eval(),
+             (torch.randn(2, 13, 16), torch.randn(2, 8, 16)))]
 
 
 def test_kernel_serves_only_calls_without_gradients(calls):
@@ -58,7 +60,7 @@ def test_without_the_kernel_the_autograd_path_serves(switch_off, monkeypatch, tm
     for m, args in modules():
         with torch.no_grad():
             results.append(m(*args))
-    assert len(calls) == 2
+    assert len(calls) == 3
     calls.clear()
     monkeypatch.setattr(kernel, '_library', None)  # not built yet in this process
     monkeypatch.setenv('MMSEG_EXT_KERNEL_CACHE', str(tmp_path))

@@ -7,6 +7,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.registry import MODELS
 
+from . import ls_attention_kernel as kernel
 from .ls_attention_base import (
     NEG,
     LongShortAttentionBase,
@@ -135,6 +136,16 @@ class CausalLSAttention1d(LongShortAttentionBase):
                 k_l, v_l = self.compress_segments(x, k, v, memory)
                 if self.rel_pos:
                     rel_long = self.rel_embedding(self.rel_pos_proj_long, k_l.shape[2], q)
+            u = v = None
+            if self.rel_pos:
+                u, v = self.rel_content_bias, self.rel_pos_bias
+            if kernel.usable(q, kv_s, k_l, v_l, rel_win, rel_long, u, v,
+                             dropout_p=self.dropout_p):
+                out = kernel.causal_attention(
+                    q, k_s, v_s, None if rel_win is None else rel_win[0], u, v, k_l, v_l,
+                    None if rel_long is None else rel_long[0], w - lead, seg, self.dp_rank,
+                    mem_len // seg)
+                return self.output(out[:, :n].flatten(2), x.dtype)
             group = max(1, round(self.query_group / unit)) * unit
             out = q.new_empty(b, n_pad, h, q.shape[-1])
             for t0 in range(0, n_pad, group):  # query groups: bounded scores, fewer masked keys

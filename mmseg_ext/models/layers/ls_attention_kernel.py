@@ -23,6 +23,7 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import torch
+import torch.nn.functional as F
 
 SOURCE = os.path.join(os.path.dirname(__file__), 'csrc', 'ls_window_attention.cpp')
 FLAGS = ['-O3', '-march=native', '-fPIC', '-shared', '-std=c++17']
@@ -34,7 +35,16 @@ _P, _I, _F = ctypes.c_void_p, ctypes.c_int64, ctypes.c_float
 SIGNATURES = {
     'ls_window_attention_1d': [_P] * 5 + [_I] * 7 + [_F, _I, _I],
     'ls_window_attention_2d': [_P] * 5 + [_I] * 9 + [_F, _I, _I],
+    'ls_causal_attention': [_P, _I, _I],
 }
+
+
+class _CausalArgs(ctypes.Structure):
+    """``CausalArgs`` of the C++ source."""
+    _fields_ = ([(name, _P) for name in ('q', 'kw_t', 'vw', 'rt', 'u', 'v', 'kl_t', 'vl', 'st',
+                                         'out')]
+                + [(name, _I) for name in ('B', 'heads', 'Np', 'd', 'dp', 'w', 'hidden', 'seg',
+                                           'r', 'mem_segs', 'P', 'ldw', 'ldr', 'ldl')])
 
 
 def _cpu_key() -> str:
@@ -164,7 +174,7 @@ def window_attention_2d(q: torch.Tensor, kv: torch.Tensor, shared: torch.Tensor 
     shared = None if shared is None else shared.contiguous()
     if bias is not None:  # [heads, keys, tile queries rounded up to 16]
         lanes = -(-window * window // 16) * 16
-        bias = torch.nn.functional.pad(bias.transpose(1, 2), (0, lanes - window * window))
+        bias = F.pad(bias.transpose(1, 2), (0, lanes - window * window))
         bias = bias.float().contiguous()
     out = q.new_empty(b, n, c)
     m = 0 if shared is None else shared.shape[1]
@@ -172,4 +182,42 @@ def window_attention_2d(q: torch.Tensor, kv: torch.Tensor, shared: torch.Tensor 
     _run(library().ls_window_attention_2d,
          [_ptr(q), _ptr(kv), _ptr(shared), _ptr(bias), _ptr(out), b, n - h * w, h, w, c, heads,
           m, window, halo, scale], items)
+    return out
+
+
+def causal_attention(q: torch.Tensor, k_win: torch.Tensor, v_win: torch.Tensor,
+                     rel_win: torch.Tensor | None, u: torch.Tensor | None, v: torch.Tensor | None,
+                     k_long: torch.Tensor | None, v_long: torch.Tensor | None,
+                     rel_long: torch.Tensor | None, hidden: int, segment: int, rank: int,
+                     mem_segments: int) -> torch.Tensor:
+    """Heads' outputs ``[B, Np, h, d]`` of :class:`CausalLSAttention1d` from the scaled queries
+    ``q [B, h, Np, d]``, the window keys/values ``[B, h, w + Np, d]`` (position ``t`` at row
+    ``t + w``, the first ``hidden`` rows masked), the relative-position embeddings ``rel_win
+    [h, w, d]`` (row ``m``: distance ``w - 1 - m``) and ``rel_long [h, P, d]`` (row ``x``:
+    ``p = P - 1 - x``), the biases ``u``, ``v [h, d]`` and the compressed keys/values
+    ``[B, h, P, d]`` (segment ``c`` sees the first ``rank * (mem_segments + c)``)."""
+    b, h, n, d = q.shape
+    w = k_win.shape[2] - n
+    dp = -(-d // 16) * 16
+
+    def rows(t, extra):  # [.., m, d] -> transposed [.., d, m + extra], contiguous
+        return F.pad(t.transpose(-1, -2), (0, extra)).contiguous()
+
+    def values(t):  # [.., m, d] -> [.., m, dp]
+        return F.pad(t, (0, dp - d)).contiguous()
+
+    keep = dict(q=q.contiguous(), kw_t=rows(k_win, 32), vw=values(v_win))
+    if rel_win is not None:
+        keep.update(rt=rows(rel_win, 16), u=u.contiguous(), v=v.contiguous(),
+                    st=None if rel_long is None else rows(rel_long, 16))
+    n_long = 0
+    if k_long is not None:
+        n_long = k_long.shape[2]
+        keep.update(kl_t=rows(k_long, 16), vl=values(v_long))
+    out = q.new_empty(b, n, h, d)
+    args = _CausalArgs(**{k: _ptr(t) for k, t in keep.items()}, out=out.data_ptr(), B=b,
+                       heads=h, Np=n, d=d, dp=dp, w=w, hidden=hidden, seg=segment, r=rank,
+                       mem_segs=mem_segments, P=n_long, ldw=w + n + 32, ldr=w + 16,
+                       ldl=n_long + 16)
+    _run(library().ls_causal_attention, [ctypes.byref(args)], b * h * -(-n // 64))
     return out

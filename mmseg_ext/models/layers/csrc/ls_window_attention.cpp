@@ -269,3 +269,221 @@ void ls_window_attention_2d(const float *q, const float *kv, const float *shared
 }
 
 }  // extern "C"
+
+// Causal: query t (t < Np, absolute segment c = mem_segs + t / seg) attends, with ONE softmax,
+//  * the window keys j in (t - w, t], stored at rows j + w of kw_t [B, h, d, ldw] (transposed)
+//    and vw [B, h, w + Np, dp]; rows < hidden are masked. Score (q + u) k_j + (q + v) R_{t-j},
+//    R_delta the column w - 1 - delta of rt [h, d, ldr];
+//  * the compressed keys kk < r c of kl_t [B, h, d, ldl] and vl [B, h, P, dp], score
+//    q k_kk + q S_p (p = r c - 1 - kk: the column P - r c + kk of st [h, d, ldl]).
+// q [B, h, Np, d] is scaled; u, v [h, d]; rt, st, u, v null without relative positions; kl_t null
+// without the long-range branch. Values are padded to dp (a multiple of 16) channels; out
+// [B, Np, h, d]. Work items [begin, end) of B * h * ceil(Np / 64) groups of 64 queries.
+namespace {
+
+constexpr int kBlock = 4;  // queries of one segment computed together
+
+struct CausalArgs {
+  const float *q, *kw_t, *vw, *rt, *u, *v, *kl_t, *vl, *st;
+  float *out;
+  int64_t B, heads, Np, d, dp, w, hidden, seg, r, mem_segs, P, ldw, ldr, ldl;
+};
+
+// scores[i][m0 + m] = sum_c a_i[c] x[c][off_i + m0 + m] (+ b_i[c] y[c][y_off + m0 + m]) for
+// m < 16 NV and KB queries; x, y rows of stride ldx / ldy. SHARED: a = b and every off_i = 0,
+// so a_i (x + y) is one product.
+template <int KB, int NV, bool Y, bool SHARED>
+void score_chunk(int d, const float *const *a, const float *const *b, const float *x,
+                 int64_t ldx, const int64_t *off, const float *y, int64_t ldy, int64_t y_off,
+                 int m0, float *const *scores) {
+  vec acc[KB][NV] = {};
+  for (int c = 0; c < d; ++c) {
+    vec yv[NV];
+    if (Y)
+      for (int k = 0; k < NV; ++k) yv[k] = load(y + c * ldy + y_off + m0 + k * kLanes);
+    if (SHARED) {
+      for (int k = 0; k < NV; ++k) yv[k] = (Y ? yv[k] : splat(0.f)) + load(x + c * ldx + m0 + k * kLanes);
+      for (int i = 0; i < KB; ++i) {
+        const float ac = a[i][c];
+        for (int k = 0; k < NV; ++k) acc[i][k] += yv[k] * ac;
+      }
+      continue;
+    }
+    for (int i = 0; i < KB; ++i) {
+      const float ac = a[i][c];
+      const float *xr = x + c * ldx + off[i] + m0;
+      for (int k = 0; k < NV; ++k) acc[i][k] += load(xr + k * kLanes) * ac;
+      if (Y) {
+        const float bc = b[i][c];
+        for (int k = 0; k < NV; ++k) acc[i][k] += yv[k] * bc;
+      }
+    }
+  }
+  for (int i = 0; i < KB; ++i)
+    for (int k = 0; k < NV; ++k) store(scores[i] + m0 + k * kLanes, acc[i][k]);
+}
+
+// score_chunk over m < len (rounded up to 16), 64 columns at a time.
+template <int KB, bool Y, bool SHARED>
+void score_rows(int d, const float *const *a, const float *const *b, const float *x, int64_t ldx,
+                const int64_t *off, const float *y, int64_t ldy, int64_t y_off, int len,
+                float *const *scores) {
+  int m0 = 0;
+  for (; m0 + 4 * kLanes <= len; m0 += 4 * kLanes)
+    score_chunk<KB, 4, Y, SHARED>(d, a, b, x, ldx, off, y, ldy, y_off, m0, scores);
+  switch ((len - m0 + kLanes - 1) / kLanes) {
+    case 1: score_chunk<KB, 1, Y, SHARED>(d, a, b, x, ldx, off, y, ldy, y_off, m0, scores); break;
+    case 2: score_chunk<KB, 2, Y, SHARED>(d, a, b, x, ldx, off, y, ldy, y_off, m0, scores); break;
+    case 3: score_chunk<KB, 3, Y, SHARED>(d, a, b, x, ldx, off, y, ldy, y_off, m0, scores); break;
+    case 4: score_chunk<KB, 4, Y, SHARED>(d, a, b, x, ldx, off, y, ldy, y_off, m0, scores); break;
+    default: break;
+  }
+}
+
+template <int KB, bool SHARED>
+void score_rows(int d, const float *const *a, const float *const *b, const float *x, int64_t ldx,
+                const int64_t *off, const float *y, int64_t ldy, int64_t y_off, int len,
+                float *const *scores) {
+  if (y)
+    score_rows<KB, true, SHARED>(d, a, b, x, ldx, off, y, ldy, y_off, len, scores);
+  else
+    score_rows<KB, false, SHARED>(d, a, b, x, ldx, off, y, ldy, y_off, len, scores);
+}
+
+// exp(s - max) in place over the two score rows a [na] and b [nb]; returns the sum.
+float softmax_unnormalised(float *a, int na, float *b, int nb) {
+  float *rows[2] = {a, b};
+  const int lens[2] = {na, nb};
+  vec vmx = splat(-INFINITY);
+  float mx = -INFINITY;
+  for (int r = 0; r < 2; ++r) {
+    int m = 0;
+    for (; m + kLanes <= lens[r]; m += kLanes) {
+      const vec s = load(rows[r] + m);
+      vmx = s > vmx ? s : vmx;
+    }
+    for (; m < lens[r]; ++m) mx = std::max(mx, rows[r][m]);
+  }
+  for (int l = 0; l < kLanes; ++l) mx = std::max(mx, vmx[l]);
+  vec vsum = splat(0.f);
+  float sum = 0.f;
+  for (int r = 0; r < 2; ++r) {
+    int m = 0;
+    for (; m + kLanes <= lens[r]; m += kLanes) {
+      const vec e = exp_nonpositive(load(rows[r] + m) - mx);
+      store(rows[r] + m, e);
+      vsum += e;
+    }
+    for (; m < lens[r]; ++m) {
+      rows[r][m] = std::exp(rows[r][m] - mx);
+      sum += rows[r][m];
+    }
+  }
+  for (int l = 0; l < kLanes; ++l) sum += vsum[l];
+  return sum;
+}
+
+// acc[i][k] += sum_R p_i(R) rows[R][16 k ..] for KB queries, CV value vectors, n rows;
+// p_i(R) = weights[i][R - shift * i].
+template <int KB, int CV>
+void weigh_rows(const float *rows, int64_t ld, int n, const float *const *weights, int shift,
+                vec (*acc)[4]) {
+  for (int R = 0; R < n; ++R) {
+    const float *vr = rows + R * ld;
+    vec vv[CV];
+    for (int k = 0; k < CV; ++k) vv[k] = load(vr + k * kLanes);
+    for (int i = 0; i < KB; ++i) {
+      const float p = weights[i][R - shift * i];
+      for (int k = 0; k < CV; ++k) acc[i][k] += vv[k] * p;
+    }
+  }
+}
+
+template <int KB>
+void weigh(int cv, const float *rows, int64_t ld, int n, const float *const *weights, int shift,
+           vec (*acc)[4]) {
+  switch (cv) {
+    case 1: weigh_rows<KB, 1>(rows, ld, n, weights, shift, acc); break;
+    case 2: weigh_rows<KB, 2>(rows, ld, n, weights, shift, acc); break;
+    case 3: weigh_rows<KB, 3>(rows, ld, n, weights, shift, acc); break;
+    default: weigh_rows<KB, 4>(rows, ld, n, weights, shift, acc); break;
+  }
+}
+
+}  // namespace
+
+extern "C" void ls_causal_attention(const CausalArgs *args, int64_t begin, int64_t end) {
+  const CausalArgs &A = *args;
+  const int d = static_cast<int>(A.d), dp = static_cast<int>(A.dp), w = static_cast<int>(A.w);
+  const int nv = dp / kLanes;
+  const int64_t groups = (A.Np + kChunk - 1) / kChunk;
+  const int block = A.seg % 4 == 0 ? 4 : A.seg % 2 == 0 ? 2 : 1;  // inside one segment
+  const int win_len = (w + kLanes - 1) / kLanes * kLanes + 2 * kBlock;
+  const int long_len = (static_cast<int>(A.P) + kLanes - 1) / kLanes * kLanes;
+  Buffer win(kBlock * win_len), lng(kBlock * std::max(long_len, kLanes));
+  Buffer qu(kBlock * d), qv(kBlock * d), acc_out(kBlock * dp);
+  for (int64_t item = begin; item < end; ++item) {
+    const int64_t g = item % groups, hh = item / groups % A.heads, b = item / groups / A.heads;
+    const int64_t bh = b * A.heads + hh;
+    const float *kw = A.kw_t + bh * d * A.ldw, *vw = A.vw + bh * (A.w + A.Np) * dp;
+    const float *kl = A.kl_t ? A.kl_t + bh * d * A.ldl : nullptr;
+    const float *vl = A.kl_t ? A.vl + bh * A.P * dp : nullptr;
+    const float *rt = A.rt ? A.rt + hh * d * A.ldr : nullptr;
+    const float *st = A.st ? A.st + hh * d * A.ldl : nullptr;
+    for (int64_t t0 = g * kChunk; t0 < std::min(A.Np, (g + 1) * kChunk); t0 += block) {
+      const int nq = static_cast<int>(std::min<int64_t>(block, A.Np - t0));
+      const float *qa[kBlock], *qb[kBlock], *ql[kBlock];
+      float *ws[kBlock], *ls[kBlock];
+      int64_t off[kBlock];
+      float inv[kBlock];
+      for (int i = 0; i < kBlock; ++i) {
+        const int ii = std::min(i, nq - 1);  // a short block repeats its last query
+        const float *qr = A.q + (bh * A.Np + t0 + ii) * d;
+        float *a = qu.data() + i * d, *bb = qv.data() + i * d;
+        for (int c = 0; c < d; ++c) {
+          a[c] = qr[c] + (A.u ? A.u[hh * d + c] : 0.f);
+          bb[c] = qr[c] + (A.v ? A.v[hh * d + c] : 0.f);
+        }
+        qa[i] = a; qb[i] = bb; ql[i] = qr;
+        ws[i] = win.data() + i * win_len + kBlock;  // kBlock zeros on each side
+        ls[i] = lng.data() + i * std::max(long_len, kLanes);
+        off[i] = t0 + ii + 1;  // the window of query t starts at row t + 1
+      }
+      // window scores, the keys of query t0 + i at rows t0 + i + 1 .. t0 + i + w
+      score_rows<kBlock, false>(d, qa, qb, kw, A.ldw, off, rt, A.ldr, 0, w, ws);
+      const int64_t c_abs = A.mem_segs + t0 / A.seg;
+      const int nl = kl ? static_cast<int>(A.r * c_abs) : 0;
+      if (nl) {
+        const int64_t zero[kBlock] = {0, 0, 0, 0};
+        score_rows<kBlock, true>(d, ql, ql, kl, A.ldl, zero, st, A.ldl, A.P - nl, nl, ls);
+      }
+      for (int i = 0; i < nq; ++i) {
+        float *sw = ws[i], *sl = ls[i];
+        const int64_t t = t0 + i;
+        if (t + 1 < A.hidden)  // rows before the memory
+          for (int m = 0; m < std::min<int64_t>(w, A.hidden - t - 1); ++m) sw[m] = -INFINITY;
+        inv[i] = 1.f / softmax_unnormalised(sw, w, sl, nl);
+      }
+      for (int i = nq; i < kBlock; ++i) std::memset(ws[i] - kBlock, 0, win_len * sizeof(float));
+      for (int i = 0; i < nq; ++i) {  // zero the pads beside each window
+        std::memset(ws[i] - kBlock, 0, kBlock * sizeof(float));
+        std::memset(ws[i] + w, 0, (win_len - kBlock - w) * sizeof(float));
+      }
+      // values: rows t0 + 1 + R, R < w + nq - 1; query i's weight of row t0 + 1 + R is ws[i][R - i]
+      vec acc[kBlock][4];
+      for (int c0 = 0; c0 < nv; c0 += 4) {
+        const int cv = std::min(4, nv - c0);
+        for (int i = 0; i < kBlock; ++i)
+          for (int k = 0; k < 4; ++k) acc[i][k] = splat(0.f);
+        weigh<kBlock>(cv, vw + (t0 + 1) * dp + c0 * kLanes, dp, w + nq - 1, ws, 1, acc);
+        if (nl) weigh<kBlock>(cv, vl + c0 * kLanes, dp, nl, ls, 0, acc);
+        for (int i = 0; i < nq; ++i)
+          for (int k = 0; k < cv; ++k)
+            store(acc_out.data() + i * dp + (c0 + k) * kLanes, acc[i][k] * inv[i]);
+      }
+      for (int i = 0; i < nq; ++i)
+        std::memcpy(A.out + ((b * A.Np + t0 + i) * A.heads + hh) * d, acc_out.data() + i * dp,
+                    d * sizeof(float));
+    }
+  }
+}
