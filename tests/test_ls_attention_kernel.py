@@ -13,11 +13,12 @@ from mmseg_ext.models.layers import ls_attention_kernel as kernel
 
 @pytest.fixture
 def calls(monkeypatch):
-    """The list of kernel calls made while the test runs."""
+    """The names of the kernel functions called while the test runs."""
     made = []
-    for name in ('window_attention_1d', 'window_attention_2d', 'causal_attention'):
+    for name in ('window_attention_1d', 'window_attention_2d', 'causal_attention', 'layer_norm_'):
         real = getattr(kernel, name)
-        monkeypatch.setattr(kernel, name, lambda *a, _real=real: made.append(1) or _real(*a))
+        monkeypatch.setattr(kernel, name,
+                            lambda *a, _real=real, _name=name: made.append(_name) or _real(*a))
     return made
 
 
@@ -38,7 +39,9 @@ def test_kernel_serves_only_calls_without_gradients(calls):
             m(*args)
         with torch.inference_mode():
             m(*args)
-        assert len(calls) == 2
+        ln_s = 0 if isinstance(m, CausalLSAttention1d) else 1  # the 1D / 2D LN_S in place
+        assert len(calls) == 2 * (1 + ln_s)
+        calls.clear()
         m(*args)  # gradients of the weights
         x = args[0].clone().requires_grad_()
         m.requires_grad_(False)
@@ -51,7 +54,7 @@ def test_kernel_serves_only_calls_without_gradients(calls):
             m.attn_drop = 0.
             m.double()(*(a.double() if torch.is_tensor(a) else a for a in args))  # fp64
             m.float().eval()
-        assert len(calls) == 2
+        assert calls == ['layer_norm_'] * ln_s  # LN_S does not mind the dropout
 
 
 @pytest.mark.parametrize('switch_off', [True, False])
@@ -60,7 +63,7 @@ def test_without_the_kernel_the_autograd_path_serves(switch_off, monkeypatch, tm
     for m, args in modules():
         with torch.no_grad():
             results.append(m(*args))
-    assert len(calls) == 3
+    assert len(calls) == 5  # 3 attention + 2 LN_S
     calls.clear()
     monkeypatch.setattr(kernel, '_library', None)  # not built yet in this process
     monkeypatch.setenv('MMSEG_EXT_KERNEL_CACHE', str(tmp_path))
@@ -87,3 +90,22 @@ def test_build_is_cached_per_source(monkeypatch, tmp_path):
     monkeypatch.setattr(kernel, '_library', None)
     monkeypatch.setenv('CXX', str(tmp_path / 'no-compiler'))  # not needed: the cache serves
     assert kernel.library() is not None
+
+
+@pytest.mark.parametrize('threads', [1, 2])
+@pytest.mark.parametrize('channels', [64, 20])  # whole vectors; a tail of 4 channels
+def test_layer_norm_in_place_equals_torch(channels, threads):
+    torch.manual_seed(0)
+    norm = torch.nn.LayerNorm(channels)
+    torch.nn.init.normal_(norm.weight)
+    torch.nn.init.normal_(norm.bias)
+    x = torch.randn(3, 7, 2, channels) * 3 + 1
+    expected = norm(x).detach()
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)  # rows split across threads
+    try:
+        out = kernel.layer_norm_(x, norm)
+    finally:
+        torch.set_num_threads(before)
+    assert out.data_ptr() == x.data_ptr()
+    torch.testing.assert_close(out, expected, atol=1e-5, rtol=0)

@@ -9,8 +9,16 @@ Cases (forward, batch 1, C = 64, 2 heads, fp32, the settings of docs/ls_attentio
   official ViL-LS ``AttentionLS`` (``rpe=True, nglo=1``), on square maps.
 
 Time: the fastest of ``--repeats`` calls (after a warm-up), ours and official alternating, in
-this process with the default allocator; on CPU with one thread it is the process's CPU time
-(robust on a shared machine, the wall time on an idle one), else the wall time.
+this process; on CPU with one thread it is the process's CPU time (robust on a shared machine,
+the wall time on an idle one), else the wall time. Ours runs as at inference (``no_grad``: the
+fused CPU kernel, see ``mmseg_ext/models/layers/ls_attention_kernel.py``).
+
+``--malloc warm`` (default) runs the process with glibc's heap neither mmapping tensors below
+32 MiB nor returning freed memory to the OS (``MALLOC_MMAP_THRESHOLD_``,
+``MALLOC_TRIM_THRESHOLD_``): every call reuses warm pages, as in a steady training or inference
+loop, and the times no longer depend on what the process allocated before (with glibc's adaptive
+default the official module's time varies up to 3x between runs: page faults on its large
+temporaries). ``--malloc default`` keeps glibc's defaults.
 
 Peak memory: measured in a child process started with ``MALLOC_MMAP_THRESHOLD_=65536`` (glibc
 then returns freed tensors to the OS, so the resident-set high-water mark ``VmHWM``, reset
@@ -35,6 +43,9 @@ import types
 import warnings
 
 MMAP_ENV = 'MALLOC_MMAP_THRESHOLD_'
+TRIM_ENV = 'MALLOC_TRIM_THRESHOLD_'
+#: ``--malloc warm``: no mmap below glibc's 32 MiB maximum, the heap never trimmed.
+WARM_MALLOC = {MMAP_ENV: str(32 << 20), TRIM_ENV: str(1 << 40)}
 SIZES = {'1d': [1024, 4096, 16384], 'causal': [1024, 4096, 16384], '2d': [64, 128]}
 C, HEADS = 64, 2
 #: Official modules on the shared 2-core CPU machine (torch 2.13, 1 thread, default allocator,
@@ -55,6 +66,8 @@ def parse_args():
                         help='timed calls per module and size; the fastest is reported')
     parser.add_argument('--threads', type=int, default=1, help='torch intra-op threads')
     parser.add_argument('--device', default=None, help='default: cuda if available, else cpu')
+    parser.add_argument('--malloc', choices=['warm', 'default'], default='warm',
+                        help='glibc heap settings for the timing (see the module docstring)')
     parser.add_argument('--memory-child', action='store_true', help=argparse.SUPPRESS)
     return parser.parse_args()
 
@@ -191,7 +204,8 @@ def memory_in_child(args) -> dict:
            '--threads', str(args.threads)]
     if args.official_root:
         cmd += ['--official-root', args.official_root]
-    out = subprocess.run(cmd, env=dict(os.environ, **{MMAP_ENV: '65536'}), check=True,
+    env = {k: v for k, v in os.environ.items() if k != TRIM_ENV}
+    out = subprocess.run(cmd, env=dict(env, **{MMAP_ENV: '65536'}), check=True,
                          capture_output=True, text=True).stdout
     return {tuple(r[:3]): r[3] for r in map(json.loads, out.splitlines())}
 
@@ -203,6 +217,10 @@ def _cuda() -> bool:
 
 def main():
     args = parse_args()
+    if (args.malloc == 'warm' and not args.memory_child
+            and any(os.environ.get(k) != v for k, v in WARM_MALLOC.items())):
+        # glibc reads these at start-up: run again with them set
+        os.execve(sys.executable, [sys.executable, *sys.argv], dict(os.environ, **WARM_MALLOC))
     import torch
     torch.set_num_threads(args.threads)
     device = torch.device(args.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
@@ -221,7 +239,7 @@ def main():
     clock = time.process_time if one_cpu else time.perf_counter
     source = 'measured now' if official else 'reference machine (see --official-root)'
     print(f'torch {torch.__version__}, {device}, {torch.get_num_threads()} thread(s), '
-          f'{"CPU" if one_cpu else "wall"} time; official: {source}')
+          f'{"CPU" if one_cpu else "wall"} time, {args.malloc} malloc; official: {source}')
     for case in args.cases:
         print(f'\n### {case}\n\n| size | ours (ms) | official (ms) | time ratio | ours peak (MiB) '
               '| official peak (MiB) |\n|---:|---:|---:|---:|---:|---:|')

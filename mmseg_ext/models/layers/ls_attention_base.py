@@ -22,6 +22,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.model import BaseModule
 
+from . import ls_attention_kernel as kernel
+
 #: Additive score of a masked key: finite (so ``0 * NEG`` stays 0 inside dot products) and far
 #: below any real score, so ``exp`` underflows to exactly 0.
 NEG = -1e30
@@ -228,6 +230,8 @@ class LongShortAttentionBase(BaseModule):
         q = F.linear(x, weight[:c], None if bias is None else bias[:c])
         kv = F.linear(x, weight[c:], None if bias is None else bias[c:]).view(b, n, 2, c)
         dtype = compute_dtype(q.dtype)
+        if kernel.usable(kv, *self.dual_ln.short.parameters()):
+            return q, kernel.layer_norm_(kv, self.dual_ln.short)
         return q.to(dtype), self.dual_ln.short(kv).to(dtype)
 
     def compress(self, x: torch.Tensor, kv: torch.Tensor,

@@ -5,7 +5,8 @@ scores of a 64-query block kept in a small buffer: no window copies, no padding,
 of the paper, exactly as :func:`~.ls_attention_base.windowed_attention` with the summary key).
 It serves :class:`LSAttention1d` and :class:`LSAttention2d` when nothing needs a gradient: CPU
 fp32, eval (no attention dropout), outside tracing / export / ``torch.compile``. Everything else
-takes the autograd path, which stays the reference.
+takes the autograd path, which stays the reference. The same conditions let :func:`layer_norm_`
+apply ``LN_S`` in place to the fresh key/value projection (one pass, no new tensor).
 
 The kernel is compiled on first use with the system C++ compiler (``g++ -O3 -march=native``, a
 second or two) into ``$MMSEG_EXT_KERNEL_CACHE`` (default ``~/.cache/mmseg_ext/kernels``), keyed
@@ -36,6 +37,7 @@ SIGNATURES = {
     'ls_window_attention_1d': [_P] * 5 + [_I] * 7 + [_F, _I, _I],
     'ls_window_attention_2d': [_P] * 5 + [_I] * 9 + [_F, _I, _I],
     'ls_causal_attention': [_P, _I, _I],
+    'ls_layer_norm': [_P] * 3 + [_I, _F, _I, _I],
 }
 
 
@@ -141,6 +143,17 @@ def _run(fn, args: list, items: int):
     bounds = [items * i // threads for i in range(threads + 1)]
     for job in [pool.submit(fn, *args, lo, hi) for lo, hi in zip(bounds, bounds[1:])]:
         job.result()
+
+
+def layer_norm_(x: torch.Tensor, norm: torch.nn.LayerNorm) -> torch.Tensor:
+    """``norm(x)`` written into ``x`` (contiguous, normalised over its last dim), without the
+    new tensor and the extra pass of ``torch.nn.LayerNorm``."""
+    c = x.shape[-1]
+    weight = x.new_ones(c) if norm.weight is None else norm.weight.detach().float().contiguous()
+    bias = x.new_zeros(c) if norm.bias is None else norm.bias.detach().float().contiguous()
+    _run(library().ls_layer_norm, [_ptr(x), _ptr(weight), _ptr(bias), c, norm.eps],
+         x.numel() // c)
+    return x
 
 
 def window_attention_1d(q: torch.Tensor, kv: torch.Tensor, shared: torch.Tensor | None,

@@ -29,6 +29,11 @@ typedef int32_t ivec __attribute__((vector_size(kLanes * sizeof(int32_t))));
 inline vec load(const float *p) { vec v; std::memcpy(&v, p, sizeof v); return v; }
 inline void store(float *p, vec v) { std::memcpy(p, &v, sizeof v); }
 inline vec splat(float x) { return vec{} + x; }
+inline float hsum(vec v) {
+  float s = 0.f;
+  for (int i = 0; i < kLanes; ++i) s += v[i];
+  return s;
+}
 
 // exp(x) for x <= 0 (Cephes' expf polynomial; relative error ~1e-7); 0 below -87.3.
 inline vec exp_nonpositive(vec x) {
@@ -81,6 +86,38 @@ struct Scratch {
   }
 };
 
+// acc += a * b with every operand in a register. Written plainly, GCC folds the vector loads
+// into the FMAs (one load per FMA, not per four) and the loads bound the products.
+#if defined(__AVX512F__)
+#define FMA(acc, a, b) asm("vfmadd231ps %2, %1, %0" : "+v"(acc) : "v"(a), "v"(b))
+#else
+#define FMA(acc, a, b) ((acc) += (a) * (b))
+#endif
+
+// The rank-`steps` update of 64 queries x 4 columns: out[i][v] = sum_t a[t][v] * scalar(t, i),
+// a [steps][64] (4 vectors a row), the accumulators held in 16 named registers.
+template <class Scalar>
+inline void outer_4x4(int steps, const float *a, Scalar scalar, vec out[4][4]) {
+  vec a00{}, a01{}, a02{}, a03{}, a10{}, a11{}, a12{}, a13{};
+  vec a20{}, a21{}, a22{}, a23{}, a30{}, a31{}, a32{}, a33{};
+  for (int t = 0; t < steps; ++t, a += kChunk) {
+    const vec x0 = load(a), x1 = load(a + kLanes), x2 = load(a + 2 * kLanes);
+    const vec x3 = load(a + 3 * kLanes);
+    vec y = splat(scalar(t, 0));
+    FMA(a00, x0, y); FMA(a01, x1, y); FMA(a02, x2, y); FMA(a03, x3, y);
+    y = splat(scalar(t, 1));
+    FMA(a10, x0, y); FMA(a11, x1, y); FMA(a12, x2, y); FMA(a13, x3, y);
+    y = splat(scalar(t, 2));
+    FMA(a20, x0, y); FMA(a21, x1, y); FMA(a22, x2, y); FMA(a23, x3, y);
+    y = splat(scalar(t, 3));
+    FMA(a30, x0, y); FMA(a31, x1, y); FMA(a32, x2, y); FMA(a33, x3, y);
+  }
+  out[0][0] = a00; out[0][1] = a01; out[0][2] = a02; out[0][3] = a03;
+  out[1][0] = a10; out[1][1] = a11; out[1][2] = a12; out[1][3] = a13;
+  out[2][0] = a20; out[2][1] = a21; out[2][2] = a22; out[2][3] = a23;
+  out[3][0] = a30; out[3][1] = a31; out[3][2] = a32; out[3][3] = a33;
+}
+
 // softmax(qt^T K^T + bias) V for QV * 16 query lanes; qt [d][64] (scaled), out ot [d][64].
 template <int QV>
 void attend_block(int d, const float *qt, const Keys &keys, float *scores, float *ot) {
@@ -93,12 +130,16 @@ void attend_block(int d, const float *qt, const Keys &keys, float *scores, float
     const float *kr[kKeys];
     for (int i = 0; i < kKeys; ++i) kr[i] = keys.k[j0 + std::min(i, nb - 1)];
     vec acc[kKeys][QV] = {};
-    for (int c = 0; c < d; ++c) {
-      vec qv[QV];
-      for (int v = 0; v < QV; ++v) qv[v] = load(qt + c * kChunk + v * kLanes);
-      for (int i = 0; i < kKeys; ++i) {
-        const float kc = kr[i][c];
-        for (int v = 0; v < QV; ++v) acc[i][v] += qv[v] * kc;
+    if constexpr (QV == 4) {  // full blocks
+      outer_4x4(d, qt, [&](int c, int i) { return kr[i][c]; }, acc);
+    } else {
+      for (int c = 0; c < d; ++c) {
+        vec qv[QV];
+        for (int v = 0; v < QV; ++v) qv[v] = load(qt + c * kChunk + v * kLanes);
+        for (int i = 0; i < kKeys; ++i) {
+          const float kc = kr[i][c];
+          for (int v = 0; v < QV; ++v) acc[i][v] += qv[v] * kc;
+        }
       }
     }
     for (int i = 0; i < nb; ++i) {
@@ -121,13 +162,17 @@ void attend_block(int d, const float *qt, const Keys &keys, float *scores, float
   int c0 = 0;
   for (; c0 + kChans <= d; c0 += kChans) {
     vec acc[kChans][QV] = {};
-    for (int j = 0; j < nk; ++j) {
-      vec p[QV];
-      for (int v = 0; v < QV; ++v) p[v] = load(scores + j * QP + v * kLanes);
-      const float *vr = keys.v[j] + c0;
-      for (int i = 0; i < kChans; ++i) {
-        const float vc = vr[i];
-        for (int v = 0; v < QV; ++v) acc[i][v] += p[v] * vc;
+    if constexpr (QV == 4) {
+      outer_4x4(nk, scores, [&](int j, int i) { return keys.v[j][c0 + i]; }, acc);
+    } else {
+      for (int j = 0; j < nk; ++j) {
+        vec p[QV];
+        for (int v = 0; v < QV; ++v) p[v] = load(scores + j * QP + v * kLanes);
+        const float *vr = keys.v[j] + c0;
+        for (int i = 0; i < kChans; ++i) {
+          const float vc = vr[i];
+          for (int v = 0; v < QV; ++v) acc[i][v] += p[v] * vc;
+        }
       }
     }
     for (int i = 0; i < kChans; ++i)
@@ -163,6 +208,13 @@ void scatter_outputs(const float *ot, float *const *rows, int lanes, int d) {
       for (int c = 0; c < d; ++c) rows[i][c] = ot[c * kChunk + i];
 }
 
+// Prefetch `count` rows of `width` floats from row `first` of `base` (a hint: no effect on
+// the results).
+void prefetch_rows(const float *base, int64_t first, int64_t count, int64_t width) {
+  const char *p = reinterpret_cast<const char *>(base + first * width);
+  for (int64_t i = 0; i < count * width * int64_t(sizeof(float)); i += 64) __builtin_prefetch(p + i);
+}
+
 void add_shared(Keys &keys, const float *shared, int64_t b, int64_t m, int64_t c, int64_t off) {
   for (int64_t i = 0; i < m; ++i) {
     const float *row = shared + ((b * m + i) * 2) * c + off;
@@ -173,6 +225,30 @@ void add_shared(Keys &keys, const float *shared, int64_t b, int64_t m, int64_t c
 }  // namespace
 
 extern "C" {
+
+// LayerNorm over the last C channels, in place: x [rows, C] <- (x - mean) / sqrt(var + eps) *
+// weight + bias (the biased variance, as torch.nn.LayerNorm). Rows [begin, end).
+void ls_layer_norm(float *x, const float *weight, const float *bias, int64_t C, float eps,
+                   int64_t begin, int64_t end) {
+  for (int64_t r = begin; r < end; ++r) {
+    float *row = x + r * C;
+    vec acc{};
+    int64_t c = 0;
+    for (; c + kLanes <= C; c += kLanes) acc += load(row + c);
+    float mean = hsum(acc);
+    for (; c < C; ++c) mean += row[c];
+    mean /= C;
+    acc = vec{};
+    for (c = 0; c + kLanes <= C; c += kLanes) {
+      const vec x0 = load(row + c) - mean;
+      acc += x0 * x0;
+    }
+    float var = hsum(acc);
+    for (; c < C; ++c) var += (row[c] - mean) * (row[c] - mean);
+    const float inv = 1.f / std::sqrt(var / C + eps);
+    for (c = 0; c < C; ++c) row[c] = (row[c] - mean) * inv * weight[c] + bias[c];
+  }
+}
 
 // 1D: q [B, N, C], kv [B, N, 2, C], shared [B, m, 2, C] or null, valid [B, N] (1 = token) or
 // null, out [B, N, C]. Work items [begin, end) of B * heads * segments * ceil(w / 64) blocks;
@@ -188,11 +264,17 @@ void ls_window_attention_1d(const float *q, const float *kv, const float *shared
   const float *qrows[kChunk];
   float *orows[kChunk];
   for (int64_t item = begin; item < end; ++item) {
-    const int64_t blk = item % blocks, seg = item / blocks % segs;
-    const int64_t hh = item / blocks / segs % heads, b = item / blocks / segs / heads;
+    // heads innermost: the window's key rows serve every head while they are in cache
+    const int64_t blk = item % blocks, hh = item / blocks % heads;
+    const int64_t seg = item / blocks / heads % segs, b = item / blocks / heads / segs;
     const int64_t off = hh * d;
     const int64_t t0 = seg * w + blk * kChunk;
     const int lanes = static_cast<int>(std::min<int64_t>(kChunk, w - blk * kChunk));
+    if (hh == 0 && blk == 0 && seg + 1 < segs) {  // the next segment's new rows, from memory
+      const int64_t lo = b * N + (seg + 1) * w;
+      prefetch_rows(kv, lo + halo, std::min(w, N - (seg + 1) * w - halo), 2 * C);
+      prefetch_rows(q, lo, std::min(w, N - (seg + 1) * w), C);
+    }
     bool any = false;
     for (int i = 0; i < lanes; ++i) {
       const int64_t t = t0 + i;
@@ -236,9 +318,9 @@ void ls_window_attention_2d(const float *q, const float *kv, const float *shared
   const float *qrows[kChunk];
   float *orows[kChunk];
   for (int64_t item = begin; item < end; ++item) {
-    const int64_t blk = item % blocks, tile = item / blocks % (tiles_h * tiles_w);
-    const int64_t hh = item / blocks / (tiles_h * tiles_w) % heads;
-    const int64_t b = item / blocks / (tiles_h * tiles_w) / heads;
+    const int64_t blk = item % blocks, hh = item / blocks % heads;
+    const int64_t tile = item / blocks / heads % (tiles_h * tiles_w);
+    const int64_t b = item / blocks / heads / (tiles_h * tiles_w);
     const int64_t ty = tile / tiles_w * w, tx = tile % tiles_w * w, off = hh * d;
     const int lanes = static_cast<int>(std::min<int64_t>(kChunk, tile_q - blk * kChunk));
     for (int i = 0; i < lanes; ++i) {
