@@ -48,12 +48,12 @@ TRIM_ENV = 'MALLOC_TRIM_THRESHOLD_'
 WARM_MALLOC = {MMAP_ENV: str(32 << 20), TRIM_ENV: str(1 << 40)}
 SIZES = {'1d': [1024, 4096, 16384], 'causal': [1024, 4096, 16384], '2d': [64, 128]}
 C, HEADS = 64, 2
-#: Official modules on the shared 2-core CPU machine (torch 2.13, 1 thread, default allocator,
-#: measured with --official-root, 2026-11-25): case -> size -> (ms, peak MiB).
+#: Official modules on the shared 2-core CPU machine (torch 2.13, 1 thread, ``--malloc warm``,
+#: measured with --official-root, 2026-12-07, mean of two runs): case -> size -> (ms, peak MiB).
 OFFICIAL = {
-    '1d': {1024: (3.0, 5.3), 4096: (13.2, 21.9), 16384: (78.6, 87.9)},
-    'causal': {1024: (3.9, 6.1), 4096: (28.9, 55.0), 16384: (1037.8, 699.9)},
-    '2d': {64: (20.8, 41.1), 128: (169.1, 164.6)},
+    '1d': {1024: (2.6, 5.4), 4096: (10.6, 21.9), 16384: (44.5, 87.9)},
+    'causal': {1024: (3.2, 6.1), 4096: (23.6, 54.7), 16384: (823.0, 699.9)},
+    '2d': {64: (16.7, 41.2), 128: (100.2, 164.7)},
 }
 
 
@@ -237,7 +237,7 @@ def main():
     memory = memory_in_child(args)
     one_cpu = device.type == 'cpu' and torch.get_num_threads() == 1
     clock = time.process_time if one_cpu else time.perf_counter
-    source = 'measured now' if official else 'reference machine (see --official-root)'
+    source = 'measured now' if official else 'reference machine, warm malloc (see --official-root)'
     print(f'torch {torch.__version__}, {device}, {torch.get_num_threads()} thread(s), '
           f'{"CPU" if one_cpu else "wall"} time, {args.malloc} malloc; official: {source}')
     for case in args.cases:

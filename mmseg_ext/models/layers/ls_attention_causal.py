@@ -55,7 +55,9 @@ class CausalLSAttention1d(LongShortAttentionBase):
 
     The queries go in groups of about ``query_group`` (1024): scores of at most
     ``1024 x (2w + #compressed)`` per head at a time (twice with ``rel_pos``), compressed keys
-    that a whole group may not see are skipped, and no mask of the scores' size is built.
+    that a whole group may not see are skipped, and no mask of the scores' size is built (the
+    autograd path; on CPU without gradients the fused kernel, :mod:`.ls_attention_kernel`, takes
+    the window and the compressed keys in one softmax per query).
 
     Args:
         embed_dims: channels ``C``.
