@@ -146,12 +146,11 @@ def _run(fn, args: list, items: int):
 
 
 def layer_norm_(x: torch.Tensor, norm: torch.nn.LayerNorm) -> torch.Tensor:
-    """``norm(x)`` written into ``x`` (contiguous, normalised over its last dim), without the
-    new tensor and the extra pass of ``torch.nn.LayerNorm``."""
+    """``norm(x)`` written into ``x`` (contiguous, normalised over its last dim; ``norm`` with
+    its affine parameters, fp32), without the new tensor and the extra pass of
+    ``torch.nn.LayerNorm``."""
     c = x.shape[-1]
-    weight = x.new_ones(c) if norm.weight is None else norm.weight.detach().float().contiguous()
-    bias = x.new_zeros(c) if norm.bias is None else norm.bias.detach().float().contiguous()
-    _run(library().ls_layer_norm, [_ptr(x), _ptr(weight), _ptr(bias), c, norm.eps],
+    _run(library().ls_layer_norm, [_ptr(x), _ptr(norm.weight), _ptr(norm.bias), c, norm.eps],
          x.numel() // c)
     return x
 

@@ -20,8 +20,8 @@ namespace {
 
 constexpr int kLanes = 16;   // queries per vector register
 constexpr int kChunk = 64;   // queries per block (at most 4 registers per key)
-constexpr int kKeys = 4;     // keys per step of the score product
-constexpr int kChans = 4;    // value channels per step of the value product
+constexpr int kKeys = 4;     // keys per step of the score product (the 4 columns of outer_4)
+constexpr int kChans = 4;    // value channels per step of the value product (likewise)
 
 typedef float vec __attribute__((vector_size(kLanes * sizeof(float))));
 typedef int32_t ivec __attribute__((vector_size(kLanes * sizeof(int32_t))));
@@ -94,28 +94,33 @@ struct Scratch {
 #define FMA(acc, a, b) ((acc) += (a) * (b))
 #endif
 
-// The rank-`steps` update of 64 queries x 4 columns: out[i][v] = sum_t a[t][v] * scalar(t, i),
-// a [steps][64] (4 vectors a row), the accumulators held in 16 named registers.
-template <class Scalar>
-inline void outer_4x4(int steps, const float *a, Scalar scalar, vec out[4][4]) {
+// The rank-`steps` update of QV * 16 queries x 4 columns: out[i][v] = sum_t a[t stride + 16 v ..]
+// * scalar(t, i), with the accumulators in named registers (those of absent query vectors,
+// QV < 4, are compiled away).
+template <int QV, class Scalar>
+inline void outer_4(int steps, const float *a, int stride, Scalar scalar, vec out[4][QV]) {
   vec a00{}, a01{}, a02{}, a03{}, a10{}, a11{}, a12{}, a13{};
   vec a20{}, a21{}, a22{}, a23{}, a30{}, a31{}, a32{}, a33{};
-  for (int t = 0; t < steps; ++t, a += kChunk) {
-    const vec x0 = load(a), x1 = load(a + kLanes), x2 = load(a + 2 * kLanes);
-    const vec x3 = load(a + 3 * kLanes);
-    vec y = splat(scalar(t, 0));
-    FMA(a00, x0, y); FMA(a01, x1, y); FMA(a02, x2, y); FMA(a03, x3, y);
-    y = splat(scalar(t, 1));
-    FMA(a10, x0, y); FMA(a11, x1, y); FMA(a12, x2, y); FMA(a13, x3, y);
-    y = splat(scalar(t, 2));
-    FMA(a20, x0, y); FMA(a21, x1, y); FMA(a22, x2, y); FMA(a23, x3, y);
-    y = splat(scalar(t, 3));
-    FMA(a30, x0, y); FMA(a31, x1, y); FMA(a32, x2, y); FMA(a33, x3, y);
+#define LS_ROW(i, r0, r1, r2, r3)                \
+  {                                              \
+    const vec y = splat(scalar(t, i));           \
+    FMA(r0, x0, y);                              \
+    if constexpr (QV > 1) FMA(r1, x1, y);        \
+    if constexpr (QV > 2) FMA(r2, x2, y);        \
+    if constexpr (QV > 3) FMA(r3, x3, y);        \
   }
-  out[0][0] = a00; out[0][1] = a01; out[0][2] = a02; out[0][3] = a03;
-  out[1][0] = a10; out[1][1] = a11; out[1][2] = a12; out[1][3] = a13;
-  out[2][0] = a20; out[2][1] = a21; out[2][2] = a22; out[2][3] = a23;
-  out[3][0] = a30; out[3][1] = a31; out[3][2] = a32; out[3][3] = a33;
+  for (int t = 0; t < steps; ++t, a += stride) {
+    const vec x0 = load(a);
+    const vec x1 = QV > 1 ? load(a + kLanes) : vec{}, x2 = QV > 2 ? load(a + 2 * kLanes) : vec{};
+    const vec x3 = QV > 3 ? load(a + 3 * kLanes) : vec{};
+    LS_ROW(0, a00, a01, a02, a03) LS_ROW(1, a10, a11, a12, a13)
+    LS_ROW(2, a20, a21, a22, a23) LS_ROW(3, a30, a31, a32, a33)
+  }
+#undef LS_ROW
+  const vec all[4][4] = {{a00, a01, a02, a03}, {a10, a11, a12, a13}, {a20, a21, a22, a23},
+                         {a30, a31, a32, a33}};
+  for (int i = 0; i < 4; ++i)
+    for (int v = 0; v < QV; ++v) out[i][v] = all[i][v];
 }
 
 // softmax(qt^T K^T + bias) V for QV * 16 query lanes; qt [d][64] (scaled), out ot [d][64].
@@ -130,18 +135,7 @@ void attend_block(int d, const float *qt, const Keys &keys, float *scores, float
     const float *kr[kKeys];
     for (int i = 0; i < kKeys; ++i) kr[i] = keys.k[j0 + std::min(i, nb - 1)];
     vec acc[kKeys][QV] = {};
-    if constexpr (QV == 4) {  // full blocks
-      outer_4x4(d, qt, [&](int c, int i) { return kr[i][c]; }, acc);
-    } else {
-      for (int c = 0; c < d; ++c) {
-        vec qv[QV];
-        for (int v = 0; v < QV; ++v) qv[v] = load(qt + c * kChunk + v * kLanes);
-        for (int i = 0; i < kKeys; ++i) {
-          const float kc = kr[i][c];
-          for (int v = 0; v < QV; ++v) acc[i][v] += qv[v] * kc;
-        }
-      }
-    }
+    outer_4<QV>(d, qt, kChunk, [&](int c, int i) { return kr[i][c]; }, acc);
     for (int i = 0; i < nb; ++i) {
       const float *b = keys.bias[j0 + i];
       for (int v = 0; v < QV; ++v) {
@@ -162,19 +156,7 @@ void attend_block(int d, const float *qt, const Keys &keys, float *scores, float
   int c0 = 0;
   for (; c0 + kChans <= d; c0 += kChans) {
     vec acc[kChans][QV] = {};
-    if constexpr (QV == 4) {
-      outer_4x4(nk, scores, [&](int j, int i) { return keys.v[j][c0 + i]; }, acc);
-    } else {
-      for (int j = 0; j < nk; ++j) {
-        vec p[QV];
-        for (int v = 0; v < QV; ++v) p[v] = load(scores + j * QP + v * kLanes);
-        const float *vr = keys.v[j] + c0;
-        for (int i = 0; i < kChans; ++i) {
-          const float vc = vr[i];
-          for (int v = 0; v < QV; ++v) acc[i][v] += p[v] * vc;
-        }
-      }
-    }
+    outer_4<QV>(nk, scores, QP, [&](int j, int i) { return keys.v[j][c0 + i]; }, acc);
     for (int i = 0; i < kChans; ++i)
       for (int v = 0; v < QV; ++v) store(ot + (c0 + i) * kChunk + v * kLanes, acc[i][v] * sum[v]);
   }
