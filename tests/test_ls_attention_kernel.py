@@ -46,6 +46,9 @@ def test_kernel_serves_only_calls_without_gradients(calls):
         x = args[0].clone().requires_grad_()
         m.requires_grad_(False)
         m(x, *args[1:])  # frozen module, gradient of the input
+        m.dual_ln.short.requires_grad_(True)
+        m(*args).sum().backward()  # only LN_S trains: its gradient must not be lost
+        assert m.dual_ln.short.weight.grad is not None
         m.requires_grad_(True)
         with torch.no_grad():
             m.train()
