@@ -7,6 +7,10 @@ See docs/compat.md. Importing :mod:`mmseg_ext` applies them once:
 * :func:`make_checkpoint_saving_atomic` makes ``Runner.save_checkpoint`` write to a temporary file
   and rename it (:func:`save_checkpoint_atomic`, which the weight converters use too), so an
   interrupted save never leaves a truncated checkpoint behind.
+* :func:`make_resume_read_config_as_data` makes ``Runner.resume`` read the checkpoint's config text
+  as data (mmengine parses it as a ``.py`` config, i.e. executes it).
+* :func:`make_mmengine_load_weights_only` removes onedl-mmengine's fallback to
+  ``weights_only=False``.
 * :func:`make_checkpoint_errors_name_the_file` makes an unreadable (truncated, foreign) checkpoint
   fail with an error that names the file.
 * :func:`patch_cityscapes_evaluation` lets the official Cityscapes evaluation run on numpy >= 2.4.
@@ -16,8 +20,11 @@ See docs/compat.md. Importing :mod:`mmseg_ext` applies them once:
 """
 from .checkpoint import (
     allow_mmengine_checkpoint_types,
+    load_checkpoint_file,
     make_checkpoint_errors_name_the_file,
     make_checkpoint_saving_atomic,
+    make_mmengine_load_weights_only,
+    make_resume_read_config_as_data,
     save_checkpoint_atomic,
 )
 from .cityscapes import patch_cityscapes_evaluation
@@ -27,8 +34,11 @@ prepare_mmpretrain_import()
 allow_mmengine_checkpoint_types()
 make_checkpoint_saving_atomic()
 make_checkpoint_errors_name_the_file()
+make_resume_read_config_as_data()
+make_mmengine_load_weights_only()
 patch_cityscapes_evaluation()
 
-__all__ = ['allow_mmengine_checkpoint_types', 'make_checkpoint_errors_name_the_file',
-           'make_checkpoint_saving_atomic', 'patch_cityscapes_evaluation',
-           'prepare_mmpretrain_import', 'save_checkpoint_atomic']
+__all__ = ['allow_mmengine_checkpoint_types', 'load_checkpoint_file',
+           'make_checkpoint_errors_name_the_file', 'make_checkpoint_saving_atomic',
+           'make_mmengine_load_weights_only', 'make_resume_read_config_as_data',
+           'patch_cityscapes_evaluation', 'prepare_mmpretrain_import', 'save_checkpoint_atomic']

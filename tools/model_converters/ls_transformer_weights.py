@@ -17,13 +17,11 @@ def main():
     parser.add_argument('src', help='official checkpoint (model_best.pth)')
     parser.add_argument('dst', help='output .pth')
     args = parser.parse_args()
-    import torch
-
-    from mmseg_ext.compat import save_checkpoint_atomic
+    from mmseg_ext.compat import load_checkpoint_file, save_checkpoint_atomic
     from mmseg_ext.models.backbones.vil_ls import convert_official_vil_ls
     if not osp.isfile(args.src):
         raise FileNotFoundError(f'checkpoint {args.src!r} does not exist')
-    checkpoint = torch.load(args.src, map_location='cpu', weights_only=True)
+    checkpoint = load_checkpoint_file(args.src)
     state = convert_official_vil_ls(checkpoint.get('net', checkpoint))
     save_checkpoint_atomic(dict(state_dict=state, meta=dict(converted_from='official ViL-LS',
                                                             source=args.src)), args.dst)

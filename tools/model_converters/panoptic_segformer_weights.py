@@ -17,11 +17,9 @@ def main():
     parser.add_argument('dst', help='converted checkpoint (.pth)')
     args = parser.parse_args()
 
-    import torch
-
-    from mmseg_ext.compat import save_checkpoint_atomic
+    from mmseg_ext.compat import load_checkpoint_file, save_checkpoint_atomic
     from mmseg_ext.models.panoptic.weights import convert_panoptic_segformer
-    checkpoint = torch.load(args.src, map_location='cpu', weights_only=True)
+    checkpoint = load_checkpoint_file(args.src)
     state_dict = checkpoint.get('state_dict', checkpoint)
     converted, dropped = convert_panoptic_segformer(state_dict)
     for key, why in dropped:

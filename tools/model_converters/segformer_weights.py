@@ -26,8 +26,8 @@ def read_state_dict(src):
     if src.endswith('.safetensors'):
         from safetensors.torch import load_file
         return load_file(src)
-    import torch
-    checkpoint = torch.load(src, map_location='cpu', weights_only=True)
+    from mmseg_ext.compat import load_checkpoint_file
+    checkpoint = load_checkpoint_file(src)
     for key in ('state_dict', 'model'):
         if isinstance(checkpoint, dict) and key in checkpoint:
             return checkpoint[key]
