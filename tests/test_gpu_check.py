@@ -26,7 +26,7 @@ def load_check():
 
 def test_dry_run_runs_every_step_ok(tmp_path):
     run_tool('tools/misc/gpu_check.sh', '--dry-run', '--work-dir', str(tmp_path / 'scratch'),
-             env=dict(OUT=str(tmp_path)))
+             env=dict(OUT=str(tmp_path)), timeout=1800)
     report = json.loads((tmp_path / 'gpu_check.json').read_text())
     assert report['mode'] == 'dry-run' and report['mmcv_build'] == {'status': 'skipped'}
     assert report['environment']['torch'] == torch.__version__

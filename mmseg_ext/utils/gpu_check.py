@@ -35,9 +35,9 @@ import subprocess
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
 
 REPO = Path(__file__).resolve().parents[2]
 #: Characters of a failed step's output kept in the JSON.
@@ -52,7 +52,7 @@ class Step:
     name: str
     argv: list
     timeout: float
-    parse: Optional[Callable[[str], dict]] = None
+    parse: Callable[[str], dict] | None = None
     env: dict = field(default_factory=dict)
 
 
@@ -316,7 +316,7 @@ def environment() -> dict:
 
 
 def run_check(out: Path, work_dir: Path, dry_run: bool, time_limit: float,
-              mmcv_build: dict, port: int, only: Optional[list] = None) -> dict:
+              mmcv_build: dict, port: int, only: list | None = None) -> dict:
     """Run the steps (``only``: those named) and write the JSON ``out`` after each; steps that
     would start after ``time_limit`` seconds are recorded as skipped."""
     start = time.monotonic()
