@@ -42,7 +42,9 @@ def test_dry_run_runs_every_step_ok(tmp_path):
         result = steps[name]['result']
         assert result['iterations_logged'] >= 2 and math.isfinite(result['last_loss']), name
     assert 'mIoU' in steps['train_segformer']['result']['val']
+    assert 'coco_panoptic/PQ' in steps['train_panoptic']['result']['val']
     assert 'bpc' in steps['train_ls_char_lm']['result']['val']
+    assert 'accuracy/top1' in steps['train_classifier']['result']['val']
     assert steps['ls_attention']['result'] == {'passed': 3}
     assert set(steps['ls_attention_speed']['result']['1d']) == {'1024', '4096', '16384'}
     dist_log = (tmp_path / 'gpu_check_logs' / 'dist_train.log').read_text()

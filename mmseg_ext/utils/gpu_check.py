@@ -68,7 +68,7 @@ def parse_fps(out: str) -> dict:
 def parse_train(out: str) -> dict:
     """mmengine's training log: the last logged iteration's loss, time and memory, and the
     metrics of the last validation."""
-    rows = [line for line in out.splitlines() if re.search(r'\((train)\)', line)]
+    rows = [line for line in out.splitlines() if '(train)' in line]
     losses = [(line, re.search(r'\bloss: (\S+)', line)) for line in rows]
     losses = [(line, float(m.group(1))) for line, m in losses if m]
     if not losses:
@@ -82,9 +82,10 @@ def parse_train(out: str) -> dict:
         m = re.search(pattern, line)
         if m:
             result[key] = float(m.group(1))
-    val = [line for line in out.splitlines() if re.search(r'\(val\) \[(\d+)/\1\]', line)]
+    val = [line for line in out.splitlines()  # the metrics line of a finished validation
+           if re.search(r'\(val\)\s*(\[\d+\])?\s*\[(\d+)/\2\]', line) and 'eta:' not in line]
     if val:
-        metrics = re.sub(r'.*\(val\) \[[^\]]*\]\s*', '', val[-1])
+        metrics = re.sub(r'.*\(val\)\s*(\[\d+\])?\s*\[[^\]]*\]\s*', '', val[-1])
         result['val'] = re.sub(r'\s*data_time: .*$', '', metrics).strip()
     return result
 
