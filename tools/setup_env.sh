@@ -47,16 +47,8 @@ if ! ls "$CACHE"/*mmcv-*.whl >/dev/null 2>&1; then
        "(7-30 min on 2 cores, once per torch build)"
   tmp=$(mktemp -d)
   $PIP download -q --no-deps --no-binary :all: --no-build-isolation -d "$tmp" "$MMCV"
-  tar xzf "$tmp"/*.tar.gz -C "$tmp"
-  src=$(find "$tmp" -mindepth 1 -maxdepth 1 -type d)
-  # torch >= 2.15's headers need C++20; mmcv's setup.py appends -std=c++17 after torch's own
-  # -std flag, and the last one wins.
-  if grep -qs 'C++20 or later' "$($VENV/bin/python -c 'import torch.utils.cpp_extension as c;
-print(c.include_paths()[0])')"/ATen/ATen.h; then
-    sed -i 's/-std=c++17/-std=c++20/g' "$src/setup.py"
-  fi
-  MMCV_WITH_OPS=1 FORCE_CUDA=${MMCV_CUDA:-0} MAX_JOBS=${MAX_JOBS:-$(nproc)} \
-    $PIP wheel -q --no-cache-dir --no-build-isolation --no-deps -w "$tmp/dist" "$src"
+  FORCE_CUDA=${MMCV_CUDA:-0} MAX_JOBS=${MAX_JOBS:-$(nproc)} PYTHON=$VENV/bin/python \
+    bash tools/misc/build_mmcv_wheel.sh "$tmp"/*.tar.gz "$tmp/dist"
   mv "$tmp"/dist/*.whl "$CACHE"/
   rm -rf "$tmp"
 fi

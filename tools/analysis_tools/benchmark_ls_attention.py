@@ -196,10 +196,19 @@ def fastest_ms(fns: dict, repeats: int, clock) -> dict:
     return {k: 1e3 * min(v) for k, v in times.items()}
 
 
+def peaks(cases, device, official):
+    """((case, size, who), peak MiB) of each module's call."""
+    for case in cases:
+        for size in SIZES[case]:
+            for who in ['ours'] + (['official'] if official else []):
+                fn = build(case, size, device, official if who == 'official' else None)
+                fn()
+                yield (case, size, who), peak_mib(fn, device)
+
+
 def memory_in_child(args) -> dict:
-    """(case, size, who) -> peak MiB, measured in a child process with the mmap threshold set."""
-    if args.device == 'cuda' or (args.device is None and _cuda()):
-        return {}
+    """(case, size, who) -> peak MiB on CPU, measured in a child process with the mmap
+    threshold set."""
     cmd = [sys.executable, os.path.abspath(__file__), '--memory-child', '--cases', *args.cases,
            '--threads', str(args.threads)]
     if args.official_root:
@@ -208,11 +217,6 @@ def memory_in_child(args) -> dict:
     out = subprocess.run(cmd, env=dict(env, **{MMAP_ENV: '65536'}), check=True,
                          capture_output=True, text=True).stdout
     return {tuple(r[:3]): r[3] for r in map(json.loads, out.splitlines())}
-
-
-def _cuda() -> bool:
-    import torch
-    return torch.cuda.is_available()
 
 
 def main():
@@ -227,14 +231,12 @@ def main():
     import mmseg_ext  # noqa: F401  (before the official files' stand-in imports)
     official = load_official(args.official_root) if args.official_root else None
     if args.memory_child:
-        for case in args.cases:
-            for size in SIZES[case]:
-                for who in ['ours'] + (['official'] if official else []):
-                    fn = build(case, size, device, official if who == 'official' else None)
-                    fn()
-                    print(json.dumps([case, size, who, peak_mib(fn, device)]), flush=True)
+        for key, mib in peaks(args.cases, device, official):
+            print(json.dumps([*key, mib]), flush=True)
         return
-    memory = memory_in_child(args)
+    # CUDA's max_memory_allocated needs no child process
+    memory = dict(peaks(args.cases, device, official)) if device.type == 'cuda' else \
+        memory_in_child(args)
     one_cpu = device.type == 'cpu' and torch.get_num_threads() == 1
     clock = time.process_time if one_cpu else time.perf_counter
     source = 'measured now' if official else 'reference machine, warm malloc (see --official-root)'
