@@ -5,7 +5,11 @@ def init_segmentor(config, checkpoint=None, device='cpu'):
     """mmseg's ``init_model`` with the exact-match check of ``tools/test.py``: a checkpoint of
     another architecture or class count is refused, naming the keys, instead of loading half
     of it with a warning. ``config`` is a path or a Config; returns the model in eval mode with
-    ``dataset_meta`` (classes, palette) from the checkpoint, else from the config's test set."""
+    ``dataset_meta`` (classes, palette) from the checkpoint, else from the config's test set.
+    ``checkpoint=None`` keeps the random initialisation; an empty path is refused."""
+    if checkpoint is not None and not checkpoint:
+        raise ValueError('checkpoint is an empty path: give a checkpoint file (None keeps the '
+                         'random initialisation)')
     from mmengine.config import Config
     from mmseg.apis import init_model
 
