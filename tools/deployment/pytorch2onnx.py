@@ -60,6 +60,9 @@ def parse_args(argv=None):
     if args.random_init and args.checkpoint:
         parser.error(f'--random-init exports untrained weights: drop it, or the checkpoint '
                      f'{args.checkpoint!r}')
+    if args.random_init and args.verify_only:
+        parser.error('--verify-only checks an export against the checkpoint it was made from: '
+                     'give that checkpoint instead of --random-init')
     if not args.random_init and not args.checkpoint:
         parser.error('no checkpoint given (CKPT is missing or empty): pass a checkpoint file, '
                      'or --random-init to export randomly initialised weights')
