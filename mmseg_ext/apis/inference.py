@@ -105,6 +105,7 @@ def infer_images(predict, images, out_dir, palette, opacity=0.5, read=None, log=
     ImageRule`). Returns ``(written, failed)``: paths, and ``(path, reason)`` pairs."""
     import os
     import os.path as osp
+    import sys
 
     import mmcv
     from mmengine.utils import ProgressBar
@@ -114,7 +115,7 @@ def infer_images(predict, images, out_dir, palette, opacity=0.5, read=None, log=
     for sub in ('overlays', 'label_maps'):
         os.makedirs(osp.join(out_dir, sub), exist_ok=True)
     written, failed = [], []
-    progress = ProgressBar(len(images))
+    progress = ProgressBar(len(images), file=sys.stdout)
     for path in images:
         name = osp.splitext(osp.basename(path))[0] + '.png'
         try:

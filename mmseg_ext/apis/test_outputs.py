@@ -32,8 +32,9 @@ def set_segmentation_outputs(cfg, out=None, cityscapes_out=None):
                 evaluator.update(output_dir=out, keep_results=True)
     if cityscapes_out:
         if not cityscapes:
-            raise ValueError(f'--cityscapes-out: the test set ({cfg.test_dataloader.dataset.get("type")})'
-                             ' is not a CityscapesDataset')
+            kind = cfg.test_dataloader.dataset.get('type')
+            raise ValueError(f'--cityscapes-out: the test set ({kind}) is not a '
+                             'CityscapesDataset')
         metric = next((e for e in evaluators if type_name(e) == 'CityscapesMetric'), None)
         if metric is None:
             metric = dict(type='CityscapesMetric')
