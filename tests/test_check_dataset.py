@@ -237,3 +237,14 @@ def test_exif_rule_follows_the_config(tmp_path, capsys, wide):
     code, out, _ = check(tmp_path, capsys, root, '--split', 'train', *options)
     assert code == 1 and "EXIF orientation ignored: images in stored order" in out
     assert 'masks follow their EXIF-rotated image in display pixel order' in out
+
+
+def test_size_mismatch_of_an_exif_photo_gives_its_size_as_loaded(tmp_path, capsys, wide):
+    """A mask that fits neither order of its photo: the error gives the image's size as the
+    loader returns it (24 x 40 after the tag), which is what ValidateSegLabels compares."""
+    root = broken(wide, tmp_path)
+    image = exif_photos(root, 'display', count=1)[0]
+    mask = root / 'ann/train' / (image.stem + '.png')
+    Image.fromarray(np.zeros((20, 20), np.uint8)).save(mask)
+    code, out, _ = check(tmp_path, capsys, root, '--split', 'train')
+    assert code == 1 and f'ERROR: {mask} is 20x20 but its image {image} is 24x40' in out
