@@ -8,6 +8,13 @@ DIR/label_maps/NAME.png (uint8 class indices, as the model predicts them). mmseg
 ``MMSegInferencer`` paints the same overlays but names directory inputs' label maps by their
 position (``00000000_pred.png``), so they cannot be matched back to the images.
 
+Images are read as the config's test pipeline reads them (``LoadImageFromFile``: by default
+a phone photo's EXIF orientation is applied), so the label maps line up with the image as
+viewers show it. An image that cannot be read or segmented is reported with its reason and
+skipped; a summary ends the run, and the exit status is 1 if any image failed. Big images fit
+in memory: the logits are resized and reduced to labels a few classes at a time
+(docs/deployment.md).
+
 The checkpoint must match the config exactly (the check tools/test.py uses): a checkpoint of
 another architecture or class count is refused with the mismatching keys.
 
@@ -22,6 +29,7 @@ from a COCO(-panoptic) json (see mmseg_ext/apis/panoptic_inference.py).
 import argparse
 import os
 import os.path as osp
+import sys
 
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 
@@ -58,46 +66,34 @@ def list_images(path):
     return files
 
 
-def overlay(img_bgr, label, palette, opacity):
-    import numpy as np
-    colour = np.asarray(palette, dtype=np.uint8)[label % len(palette)][..., ::-1]
-    return (img_bgr * (1 - opacity) + colour * opacity).astype(np.uint8)
-
-
 def main(argv=None):
     args = parse_args(argv)
     import mmseg_ext  # noqa: F401  (first: its compat fixes let mmseg / mmdet import)
 
     # isort: split
-    import sys
-
-    import mmcv
-    from mmengine.utils import ProgressBar
-
-    from mmseg_ext.apis import infer_panoptic, is_panoptic_config
+    from mmseg_ext.apis import infer_panoptic, is_panoptic_config, load_config
+    from mmseg_ext.apis.inference import infer_images
+    from mmseg_ext.datasets.image_io import image_rule
     from mmseg_ext.deploy import build_predictor
+    from mmseg_ext.deploy.predictor import test_steps
     images = list_images(args.inputs)
     if is_panoptic_config(args.config):
         infer_panoptic(args.config, args.checkpoint, images, args.out_dir,
                        device=args.device, opacity=args.opacity, ann_file=args.ann_file)
-        return
-    predict, palette = build_predictor(args.config, args.checkpoint, args.backend, args.device,
+        return 0
+    cfg = load_config(args.config)
+    predict, palette = build_predictor(cfg, args.checkpoint, args.backend, args.device,
                                        args.compile)
-    for sub in ('overlays', 'label_maps'):
-        os.makedirs(osp.join(args.out_dir, sub), exist_ok=True)
-    progress = ProgressBar(len(images), file=sys.stdout)
-    for path in images:
-        img = mmcv.imread(path)
-        if img is None:
-            raise ValueError(f'cannot read image {path!r}')
-        label = predict(img)
-        name = osp.splitext(osp.basename(path))[0] + '.png'
-        mmcv.imwrite(overlay(img, label, palette, args.opacity),
-                     osp.join(args.out_dir, 'overlays', name))
-        mmcv.imwrite(label, osp.join(args.out_dir, 'label_maps', name))
-        progress.update()
-    print(f'\nwrote overlays and label maps of {len(images)} images to {args.out_dir}')
+    written, failed = infer_images(predict, images, args.out_dir, palette, args.opacity,
+                                   image_rule(test_steps(cfg)).read)
+    print(f'\nwrote overlays and label maps of {len(written)} of {len(images)} images to '
+          f'{args.out_dir}')
+    if failed:
+        print(f'{len(failed)} image(s) failed:')
+        for path, reason in failed:
+            print(f'  {path}: {reason}')
+    return 1 if failed else 0
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

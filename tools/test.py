@@ -2,8 +2,10 @@
 (mmpretrain) configs.
 
 Flags as in mmseg 1.x / mmdet 3.x / mmpretrain 1.x. ``--out`` is a directory of predicted label
-maps for segmentation configs (mmseg) and a ``.pkl`` of results for panoptic (mmdet) and
-classification (mmpretrain) configs.
+maps for segmentation configs (mmseg; for Cityscapes ``<image name>_labelIds.png`` in label ids,
+which the official evaluation scores: tools/misc/cityscapes_eval.py) and a ``.pkl`` of results
+for panoptic (mmdet) and classification (mmpretrain) configs. ``--cityscapes-out DIR`` keeps the
+results of mmseg's CityscapesMetric (added if the config lacks it) in DIR.
 """
 import argparse
 import os
@@ -19,6 +21,9 @@ def parse_args():
     parser.add_argument('--work-dir', help='the dir to save logs and metrics')
     parser.add_argument('--out', help='segmentation: dir for predicted label maps; '
                         'panoptic and classification: .pkl file for the raw results')
+    parser.add_argument('--cityscapes-out', metavar='DIR',
+                        help='Cityscapes test sets: run mmseg\'s CityscapesMetric (the official '
+                        'evaluation) and keep its label-id results in DIR')
     parser.add_argument('--show', action='store_true', help='show results in a window')
     parser.add_argument('--show-dir', help='dir to save painted predictions')
     parser.add_argument('--wait-time', type=float, default=2, help='interval of --show (s)')
@@ -59,6 +64,7 @@ def main():
     args = parse_args()
     import mmseg_ext  # noqa: F401  (registers modules, applies compat fixes)
     from mmseg_ext.apis import build_runner, enable_tta, load_config
+    from mmseg_ext.apis.test_outputs import set_segmentation_outputs
     from mmseg_ext.utils import check_checkpoint_matches
     cfg = load_config(args.config, args.cfg_options)
     scope = cfg.get('default_scope', 'mmseg')
@@ -73,12 +79,10 @@ def main():
         _enable_visualization(cfg, args, scope)
     if args.tta:
         enable_tta(cfg, args.config)
-    if args.out is not None and scope == 'mmseg':
-        evaluators = cfg.test_evaluator
-        for evaluator in evaluators if isinstance(evaluators, list) else [evaluators]:
-            if evaluator['type'] == 'IoUMetric':
-                evaluator['output_dir'] = args.out
-                evaluator['keep_results'] = True
+    if scope == 'mmseg':
+        set_segmentation_outputs(cfg, args.out, args.cityscapes_out)
+    elif args.cityscapes_out:
+        raise ValueError(f'--cityscapes-out applies to segmentation (mmseg) configs, not {scope}')
 
     runner = build_runner(cfg, args.launcher, mode='test')
     if osp.isfile(args.checkpoint):  # fail on mismatched keys instead of a warning

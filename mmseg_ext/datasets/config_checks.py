@@ -10,8 +10,9 @@ What is checked, per mmseg dataset (``BaseSegDataset`` and its subclasses):
   ``ignore_index``;
 * ``LoadAnnotations`` does not set a ``reduce_zero_label`` other than the dataset's, and
   ``reduce_zero_label=True`` is not combined with a 'background' class 0;
-* every pipeline with ``LoadAnnotations`` validates labels and mask sizes (``ValidateSegLabels``,
-  added where missing) with the dataset's class count.
+* every pipeline with ``LoadAnnotations`` validates labels, mask sizes and the pixel order of
+  EXIF-rotated photos' masks (``ValidateSegLabels``, added where missing) with the dataset's
+  class count and its ``LoadImageFromFile`` rule (:mod:`mmseg_ext.datasets.image_io`).
 """
 import copy
 import os
@@ -20,6 +21,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from mmengine.registry import DATASETS
+
+from .image_io import image_rule
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 BACKGROUND_NAMES = ('background', 'bg', 'backgroud', 'back ground')
@@ -34,10 +37,11 @@ def short_list(items, limit=8):
 @dataclass
 class DatasetCheck:
     """One dataset of a config: where it is (``key``), the dataset (built without pipeline,
-    its files listed in ``samples``), and what the checks found."""
+    its files listed in ``samples``), its pipeline config, and what the checks found."""
 
     key: str
     dataset: object = None
+    pipeline: list = field(default_factory=list)
     samples: list = field(default_factory=list)
     skipped: list = field(default_factory=list)  # image files mmseg skips for their suffix
     errors: list = field(default_factory=list)
@@ -194,6 +198,10 @@ def _check_pipeline(check, pipeline):
     if load_at is not None and not validated:
         pipeline.insert(load_at + 1, dict(type='ValidateSegLabels', num_classes=num_classes,
                                           ignore_index=dataset.ignore_index))
+    if not image_rule(pipeline).applies_exif:  # the default (True) is mmcv's
+        for step in pipeline:
+            if type_name(step) == 'ValidateSegLabels' and isinstance(step, dict):
+                step.setdefault('exif_applied', False)
 
 
 def check_seg_datasets(cfg, splits):
@@ -211,7 +219,8 @@ def check_seg_datasets(cfg, splits):
             dataset = build_seg_dataset(dataset_cfg, cfg.get('default_scope'))
             if dataset is None:
                 continue
-            check = DatasetCheck(key=key, dataset=dataset)
+            check = DatasetCheck(key=key, dataset=dataset,
+                                 pipeline=dataset_cfg.get('pipeline') or [])
             _list_files(check, dataset_cfg)
             if 'model' in cfg:
                 _check_model(check, cfg.model)

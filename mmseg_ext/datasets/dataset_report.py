@@ -1,6 +1,9 @@
 """Read every image and mask of a segmentation dataset and report what would go wrong in
-training or testing: unreadable files, image / mask size mismatches, image and mask modes, and
+training or testing: unreadable files, image / mask size mismatches, masks of EXIF-rotated
+photos in the other pixel order than the config loads the image in, image and mask modes, and
 the label values against the config's classes, ``ignore_index`` and ``reduce_zero_label``.
+Images are measured as the dataset's ``LoadImageFromFile`` loads them
+(:mod:`mmseg_ext.datasets.image_io`).
 ``tools/misc/check_dataset.py`` prints it; the config-level checks come first
 (:mod:`mmseg_ext.datasets.config_checks`).
 """
@@ -11,6 +14,7 @@ import numpy as np
 from PIL import Image
 
 from .config_checks import DatasetCheck, short_list
+from .image_io import SWAPS_SIDES, ImageRule, exif_orientation, image_rule, mask_order
 
 GREY_OR_ALPHA = {'L': 'grey', 'LA': 'grey + alpha', 'RGBA': 'RGBA', 'I;16': '16-bit grey',
                  'I': '32-bit grey', 'P': 'palette', '1': 'black and white', 'CMYK': 'CMYK'}
@@ -28,8 +32,10 @@ class DatasetScan:
     """What reading every file of one dataset found."""
 
     check: DatasetCheck
+    rule: ImageRule = field(default_factory=ImageRule)  # how LoadImageFromFile reads images
     unreadable: list = field(default_factory=list)  # (path, reason)
     size_mismatches: list = field(default_factory=list)  # (mask, mask HxW, image, image HxW)
+    exif: list = field(default_factory=list)  # (image, orientation, mask, 'display'/'stored'/None)
     colour_masks: list = field(default_factory=list)
     image_modes: Counter = field(default_factory=Counter)
     mask_modes: Counter = field(default_factory=Counter)
@@ -39,15 +45,20 @@ class DatasetScan:
 
 def scan_dataset(check, on_sample=None):
     """Read every image and mask of ``check.samples``; ``on_sample()`` after each pair."""
-    scan = DatasetScan(check)
+    scan = DatasetScan(check, rule=image_rule(check.pipeline))
     for sample in check.samples:
         img_path, seg_path = sample['img_path'], sample.get('seg_map_path')
-        img_hw = None
+        img_hw = stored_grey = None
         try:
             with Image.open(img_path) as image:
                 image.load()  # decodes fully: a truncated file fails here
                 scan.image_modes[image.mode] += 1
                 img_hw = (image.height, image.width)
+                orientation = exif_orientation(image)
+                if orientation != 1:
+                    stored_grey = np.asarray(image.convert('L'))
+                    if scan.rule.applies_exif and orientation in SWAPS_SIDES:
+                        img_hw = img_hw[::-1]  # the shape LoadImageFromFile gives
         except Exception as error:  # noqa: BLE001  (any decoder error means unreadable)
             scan.unreadable.append((img_path, f'{type(error).__name__}: {error}'))
         if seg_path:
@@ -63,7 +74,11 @@ def scan_dataset(check, on_sample=None):
                 if seg.ndim == 3:
                     scan.colour_masks.append(seg_path)
                 else:
-                    if img_hw is not None and seg.shape != img_hw:
+                    order = None
+                    if stored_grey is not None:
+                        order = mask_order(stored_grey, orientation, seg)
+                        scan.exif.append((img_path, orientation, seg_path, order))
+                    if img_hw is not None and seg.shape != img_hw and order is None:
                         scan.size_mismatches.append((seg_path, seg.shape, img_path, img_hw))
                     values, counts = np.unique(seg, return_counts=True)
                     for value, count in zip(values.tolist(), counts.tolist()):
@@ -110,6 +125,7 @@ def findings(scan):
                            f'{_hw(image_hw)}',
                            'resize the mask to its image with nearest-neighbour interpolation, '
                            'or fix the pairing of names'))
+    out += _exif_findings(scan)
     if scan.colour_masks:
         out.append(Finding('error', f'{len(scan.colour_masks)} masks are colour images: '
                            f'{short_list(scan.colour_masks, 3)}',
@@ -121,6 +137,41 @@ def findings(scan):
         out.append(Finding('note', f'images that are not RGB: {modes}; mmcv reads them as '
                            '3-channel BGR (grey is repeated, alpha is dropped)'))
     out += _label_findings(scan)
+    return out
+
+
+def _exif_findings(scan):
+    """Masks of photos with an EXIF orientation tag against the order images are loaded in."""
+    if not scan.exif:
+        return []
+    expected = 'display' if scan.rule.applies_exif else 'stored'
+    other = 'stored' if expected == 'display' else 'display'
+    by_order = defaultdict(list)
+    for image, orientation, mask, order in scan.exif:
+        by_order[order].append((image, orientation, mask))
+    out = [Finding('note', f'{len(scan.exif)} images carry an EXIF orientation tag; their masks '
+                   f'are in display order: {len(by_order["display"])}, in stored order: '
+                   f'{len(by_order["stored"])}, cannot tell: {len(by_order[None])}. '
+                   f'The config reads images with {scan.rule.describe()}')]
+    wrong = by_order[other]
+    if wrong:
+        files = [f'{mask} (image {image}, orientation {o})' for image, o, mask in wrong]
+        fix = ('rotate these masks into display order (PIL: ImageOps.exif_transpose(image) turns '
+               'the image; the same Image.transpose on the mask turns it alike), or strip the '
+               'orientation tag from these images (e.g. exiftool -Orientation= FILE) so that '
+               'they are read as stored, like their masks' if scan.rule.applies_exif else
+               'rotate these masks back to the stored order of their images, or let '
+               "LoadImageFromFile apply the tag (color_type='color')")
+        out.append(Finding('error', f'{len(wrong)} masks follow their EXIF-rotated image in '
+                           f'{other} pixel order, but the images are loaded in {expected} '
+                           f'order: their labels would be misaligned: {short_list(files, 3)}',
+                           fix))
+    if by_order[None]:
+        files = [f'{mask} (image {image}, orientation {o})' for image, o, mask in by_order[None]]
+        out.append(Finding('warning', f'cannot tell whether the masks of {len(files)} '
+                           'EXIF-rotated images are in display or stored order (their label '
+                           f'boundaries follow neither clearly): {short_list(files, 3)}',
+                           'look at them with tools/analysis_tools/browse_dataset.py'))
     return out
 
 

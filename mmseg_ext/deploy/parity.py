@@ -72,7 +72,7 @@ class ParityReport:
             f'  max |logits difference|  {self.max_abs_diff:.3g} '
             f'(largest |logit| {self.max_abs_logit:.3g})',
             f'  same argmax              {100 * self.agreement:.3f} % of {self.pixels} pixels '
-            f'(gate: >= {100 * self.min_agreement:.1f} %)']
+            f'(gate: >= {100 * self.min_agreement:g} %)']
         lines += [f'  mIoU {name:19s} {value:.2f}' for name, value in self.miou.items()]
         lines.append('  PASSED' if self.passed else '  FAILED: the export does not predict what '
                      'the PyTorch model predicts')

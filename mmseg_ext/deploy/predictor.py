@@ -2,23 +2,30 @@
 the same graph under ``torch.compile``, or an ONNX export under ONNX Runtime.
 
 Every backend uses the config's test pipeline (resize) and mmseg's post-processing (bilinear
-resize of the logits to the original image, then argmax), so their label maps agree.
+resize of the logits to the original image, then argmax; a few classes at a time, so big images
+fit in memory), so their label maps agree.
 """
-import numpy as np
+from functools import partial
+
 import torch
 import torch.nn.functional as F
 
-from .graph import SegmentorGraph, logits_to_labels, resize_logits
+from ..apis.inference import resize_to_labels, segment
+from .graph import SegmentorGraph
 
 BACKENDS = ('pytorch', 'onnxruntime')
+
+
+def test_steps(cfg):
+    """The config's test pipeline (``test_pipeline``, else the test set's)."""
+    return cfg.get('test_pipeline', cfg.test_dataloader.dataset.pipeline)
 
 
 def test_pipeline(cfg):
     """The config's test pipeline without annotations, reading images given as arrays (what
     ``mmseg.apis.inference_model`` runs)."""
     from mmcv.transforms import Compose
-    steps = [dict(t) for t in cfg.get('test_pipeline', cfg.test_dataloader.dataset.pipeline)
-             if t['type'] != 'LoadAnnotations']
+    steps = [dict(t) for t in test_steps(cfg) if t['type'] != 'LoadAnnotations']
     steps[0] = dict(type='LoadImageFromNDArray')
     return Compose(steps)
 
@@ -74,8 +81,8 @@ class Predictor:
                                self.test_cfg['stride'])
             else:
                 logits = self.run(image)
-        logits = resize_logits(logits, data['data_samples'].ori_shape, self.align_corners)
-        return logits_to_labels(logits, self.threshold)[0].numpy().astype(np.uint8)
+        return resize_to_labels(logits, data['data_samples'].ori_shape, self.align_corners,
+                                self.threshold)
 
 
 def build_predictor(config, checkpoint, backend='pytorch', device='cpu', compile=False,
@@ -83,7 +90,8 @@ def build_predictor(config, checkpoint, backend='pytorch', device='cpu', compile
     """``(predict, palette)`` for tools/infer.py. ``backend='onnxruntime'``: ``checkpoint`` is
     an ONNX file of tools/deployment/pytorch2onnx.py (CPU). ``compile``: the PyTorch graph
     (:class:`SegmentorGraph`) under ``torch.compile``; plain ``pytorch`` is mmseg's
-    ``inference_model``, the reference the others are checked against."""
+    inference (:func:`~mmseg_ext.apis.inference.segment`: ``inference_model`` in bounded
+    memory), the reference the others are checked against."""
     from mmengine.config import Config
 
     from ..apis import init_segmentor, load_config
@@ -109,8 +117,4 @@ def build_predictor(config, checkpoint, backend='pytorch', device='cpu', compile
         head = model.decode_head
         return Predictor(cfg, lambda x: graph(x.to(device)).cpu(), head.align_corners,
                          getattr(head, 'threshold', None)), palette
-    from mmseg.apis import inference_model
-
-    def predict(img):
-        return inference_model(model, img).pred_sem_seg.data[0].cpu().numpy().astype(np.uint8)
-    return predict, palette
+    return partial(segment, model), palette

@@ -5,7 +5,6 @@ import numpy as np
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.utils import ProgressBar
-from PIL import Image
 
 
 def segmentation_confusion(cfg: Config, prediction_dir: str,
@@ -15,7 +14,8 @@ def segmentation_confusion(cfg: Config, prediction_dir: str,
 
     ``prediction_dir`` holds ``<image name>.png`` label maps as ``tools/test.py --out DIR``
     writes them (with ``reduce_zero_label`` the written labels are one above the trained ones,
-    as in the data set's own files). The ground truth is read by mmseg's ``LoadAnnotations``,
+    as in the data set's own files), or for Cityscapes ``<image name>_labelIds.png`` in label
+    ids (read back as train ids). The ground truth is read by mmseg's ``LoadAnnotations``,
     as training and testing read it (``label_map``, ``reduce_zero_label``); its ignored pixels
     are not counted.
     """
@@ -23,6 +23,7 @@ def segmentation_confusion(cfg: Config, prediction_dir: str,
     from mmseg.registry import DATASETS
 
     from mmseg_ext.datasets.config_checks import SPLITS
+    from mmseg_ext.evaluation import read_prediction
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     dataset_cfg = cfg[SPLITS[split]].dataset
     dataset = DATASETS.build(dict(dataset_cfg, pipeline=[]))
@@ -36,11 +37,12 @@ def segmentation_confusion(cfg: Config, prediction_dir: str,
         info = dataset.get_data_info(index)
         gt = load(dict(info, seg_fields=[]))['gt_seg_map'].astype(np.int64)
         name = osp.splitext(osp.basename(info['img_path']))[0]
-        path = osp.join(prediction_dir, f'{name}.png')
-        if not osp.isfile(path):
-            raise FileNotFoundError(f'no prediction {path} for {info["img_path"]}; write them '
-                                    'with tools/test.py CONFIG CKPT --out DIR')
-        pred = np.asarray(Image.open(path), dtype=np.int64)
+        path, pred = read_prediction(prediction_dir, name)
+        if pred is None:
+            raise FileNotFoundError(f'no prediction {osp.join(prediction_dir, name)}.png for '
+                                    f'{info["img_path"]}; write them with tools/test.py CONFIG '
+                                    'CKPT --out DIR')
+        pred = pred.astype(np.int64)
         if info.get('reduce_zero_label'):
             pred = pred - 1
         if pred.shape != gt.shape:

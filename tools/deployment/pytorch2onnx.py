@@ -1,7 +1,8 @@
 """Export a segmentor to ONNX and check the export against PyTorch on real images.
 
     python tools/deployment/pytorch2onnx.py CONFIG CKPT --out model.onnx [--shape H W] [--dynamic]
-        [--output {logits,labels}] [--num-images N] [--verify-only]
+        [--output {logits,labels}] [--num-images N] [--min-agreement 99.9] [--verify-only]
+    python tools/deployment/pytorch2onnx.py CONFIG --random-init --out model.onnx  # untrained
 
 The ONNX model is the whole segmentor without preprocessing outside it: input ``image``,
 float32 [1, 3, H, W], raw pixel values (0-255, BGR as images are read) after the test
@@ -12,10 +13,13 @@ and W free (otherwise they are fixed to --shape, default the config's crop size)
 The parity gate then runs PyTorch and ONNX Runtime (CPU) on the config's test images, or on the
 built-in synthetic data in the same layout when the test set is not on disk, and prints the
 largest logit difference, the share of pixels with the same argmax and the mIoU of both. The
-tool exits with status 1 if fewer than 99.9 % of the pixels agree. Run it with tools/infer.py
---backend onnxruntime; time it with tools/analysis_tools/benchmark.py --onnx.
+tool exits with status 1 if fewer than ``--min-agreement`` % (default 99.9) of the pixels
+agree. Without a checkpoint the tool stops, unless ``--random-init`` asks for untrained
+weights. Run it with tools/infer.py --backend onnxruntime; time it with
+tools/analysis_tools/benchmark.py --onnx.
 """
 import argparse
+import os.path as osp
 import sys
 
 from mmengine.config import DictAction
@@ -24,7 +28,10 @@ from mmengine.config import DictAction
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config', help='config file of the model')
-    parser.add_argument('checkpoint', help='checkpoint matching the config')
+    parser.add_argument('checkpoint', nargs='?', help='checkpoint matching the config')
+    parser.add_argument('--random-init', action='store_true',
+                        help='export randomly initialised weights (no checkpoint), e.g. to '
+                        'try the export or time the graph')
     parser.add_argument('--out', required=True, help='ONNX file to write (or to check with '
                         '--verify-only)')
     parser.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'),
@@ -36,6 +43,9 @@ def parse_args(argv=None):
                         help='what the graph returns: per-class logits or the label map')
     parser.add_argument('--num-images', type=int, default=10,
                         help='test images the parity gate runs (default 10)')
+    parser.add_argument('--min-agreement', type=float, metavar='PERCENT',
+                        help='the gate passes if at least this share of pixels (%%) has the '
+                        'same argmax (default: the gate\'s 99.9)')
     parser.add_argument('--threads', type=int, help='ONNX Runtime threads (default: all)')
     parser.add_argument('--verify-only', action='store_true',
                         help='do not export: run the parity gate on the existing --out file')
@@ -45,6 +55,20 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.num_images < 1:
         parser.error('--num-images must be at least 1')
+    if args.min_agreement is not None and not 0 <= args.min_agreement <= 100:
+        parser.error(f'--min-agreement {args.min_agreement:g}: a percentage (0-100)')
+    if args.random_init and args.checkpoint:
+        parser.error(f'--random-init exports untrained weights: drop it, or the checkpoint '
+                     f'{args.checkpoint!r}')
+    if args.random_init and args.verify_only:
+        parser.error('--verify-only checks an export against the checkpoint it was made from: '
+                     'give that checkpoint instead of --random-init')
+    if not args.random_init and not args.checkpoint:
+        parser.error('no checkpoint given (CKPT is missing or empty): pass a checkpoint file, '
+                     'or --random-init to export randomly initialised weights')
+    if args.checkpoint and '://' not in args.checkpoint and not osp.isfile(args.checkpoint):
+        parser.error(f'checkpoint {args.checkpoint!r} does not exist (--random-init exports '
+                     'randomly initialised weights instead)')
     return args
 
 
@@ -56,15 +80,20 @@ def main(argv=None):
     from mmseg_ext.apis import init_segmentor, load_config
     from mmseg_ext.deploy import export_onnx, parity_gate, real_samples
     cfg = load_config(args.config, args.cfg_options)
-    model = init_segmentor(cfg, args.checkpoint)
+    model = init_segmentor(cfg, args.checkpoint or None)
+    if args.random_init:
+        print('--random-init: exporting randomly initialised (untrained) weights')
     if not args.verify_only:
         shape = args.shape or cfg.model.data_preprocessor.get('size') or (512, 512)
         export_onnx(model, args.out, tuple(shape), args.dynamic, args.output)
         kind = 'H x W free' if args.dynamic else f'{shape[0]} x {shape[1]}'
         print(f'wrote {args.out} (input image [1, 3, {kind}], output {args.output})')
+    gate_options = {} if args.min_agreement is None else \
+        dict(min_agreement=args.min_agreement / 100)
     with tempfile.TemporaryDirectory() as workdir:
         source, dataset = real_samples(cfg, args.num_images, workdir)
-        report = parity_gate(model, args.out, dataset, source, args.num_images, args.threads)
+        report = parity_gate(model, args.out, dataset, source, args.num_images, args.threads,
+                             **gate_options)
     print(report.summary())
     return 0 if report.passed else 1
 

@@ -2,10 +2,13 @@
 
     python tools/misc/check_dataset.py CONFIG [--split train val] [--fix-suggestions]
 
-For each split: images and masks found and files skipped for their suffix, unreadable files,
-image / mask size mismatches, image modes, and a histogram of the label values against the
-classes, ignore_index and reduce_zero_label of the config, with class frequencies and suggested
-class weights. Exits with 1 if anything would break or silently spoil training or testing.
+For each split: images and masks found and files skipped for their suffix, how images are
+loaded (the config's LoadImageFromFile: whether a phone photo's EXIF orientation is applied),
+unreadable files, image / mask size mismatches (images measured as loaded), photos with an EXIF
+orientation tag and whether their masks follow them in display or stored order, image modes,
+and a histogram of the label values against the classes, ignore_index and reduce_zero_label of
+the config, with class frequencies and suggested class weights. Exits with 1 if anything would
+break or silently spoil training or testing.
 """
 import argparse
 import sys
@@ -39,6 +42,7 @@ def print_scan(scan, fix_suggestions, out=sys.stdout):
     masks = sum(bool(s.get('seg_map_path')) for s in check.samples)
     print(f'masks: {masks} under {dataset.data_prefix.get("seg_map_path")} '
           f'(seg_map_suffix {dataset.seg_map_suffix!r})', file=out)
+    print(f'image loading: {scan.rule.describe()}', file=out)
     print('image modes: ' + (', '.join(f'{m} {n}' for m, n in scan.image_modes.items()) or '-'),
           file=out)
     print('mask modes: ' + (', '.join(f'{m} {n}' for m, n in scan.mask_modes.items()) or '-'),
