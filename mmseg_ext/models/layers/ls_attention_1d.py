@@ -99,7 +99,7 @@ class LSAttention1d(LongShortAttentionBase):
             if self.dynamic_proj is not None:
                 shared.append(self.compress(x, kv, valid))
             long_kv = (torch.cat(shared, 1) if len(shared) > 1 else shared[0]) if shared else None
-            if kernel.usable(q, kv, long_kv, dropout_p=self.dropout_p):
+            if kernel.usable(q, kv, long_kv, dropout_p=self.dropout_p, differentiable=True):
                 return kernel.window_attention_1d(q, kv, long_kv, valid, h, w, halo, self.scale)
             long_out = lse = None
             if long_kv is not None:

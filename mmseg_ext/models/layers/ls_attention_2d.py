@@ -111,7 +111,8 @@ class LSAttention2d(LongShortAttentionBase):
                 shared.append(kv[:, :g])
             shared = torch.cat(shared, 1) if shared else None  # [B, r + G, 2, C]
             bias = self.window_bias()
-            if kernel.usable(q, kv, shared, bias, dropout_p=self.dropout_p):
+            if kernel.usable(q, kv, shared, bias, dropout_p=self.dropout_p,
+                             differentiable=True):
                 out = kernel.window_attention_2d(q, kv, shared, bias, (h, w), heads,
                                                  self.window_size, self.halo, self.scale)
                 out = out.view(b, n_all, heads, -1)[:, g:]
