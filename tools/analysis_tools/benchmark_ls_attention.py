@@ -11,7 +11,9 @@ Cases (forward, batch 1, C = 64, 2 heads, fp32, the settings of docs/ls_attentio
 Time: the fastest of ``--repeats`` calls (after a warm-up), ours and official alternating, in
 this process; on CPU with one thread it is the process's CPU time (robust on a shared machine,
 the wall time on an idle one), else the wall time. Ours runs as at inference (``no_grad``: the
-fused CPU kernel, see ``mmseg_ext/models/layers/ls_attention_kernel.py``).
+fused CPU kernel, see ``mmseg_ext/models/layers/ls_attention_kernel.py``). ``--train`` times a
+training step instead: forward and backward of ``out.sum()`` with gradients of the input and
+every parameter (ours: the kernel's backward for 1D / 2D, the autograd path for causal).
 
 ``--malloc warm`` (default) runs the process with glibc's heap neither mmapping tensors below
 32 MiB nor returning freed memory to the OS (``MALLOC_MMAP_THRESHOLD_``,
@@ -56,6 +58,13 @@ OFFICIAL = {
     '2d': {64: (16.7, 41.2), 128: (100.2, 164.7)},
 }
 
+#: Likewise for ``--train`` (forward + backward).
+OFFICIAL_TRAIN = {
+    '1d': {1024: (0., 0.), 4096: (0., 0.), 16384: (0., 0.)},
+    'causal': {1024: (0., 0.), 4096: (0., 0.), 16384: (0., 0.)},
+    '2d': {64: (0., 0.), 128: (0., 0.)},
+}
+
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
@@ -68,6 +77,8 @@ def parse_args():
     parser.add_argument('--device', default=None, help='default: cuda if available, else cpu')
     parser.add_argument('--malloc', choices=['warm', 'default'], default='warm',
                         help='glibc heap settings for the timing (see the module docstring)')
+    parser.add_argument('--train', action='store_true',
+                        help='time forward + backward (a training step) instead of the forward')
     parser.add_argument('--memory-child', action='store_true', help=argparse.SUPPRESS)
     return parser.parse_args()
 
@@ -116,8 +127,9 @@ def sinusoid(positions, dims):
     return torch.cat([angles.sin(), angles.cos()], -1)[None]
 
 
-def build(case: str, size: int, device, official=None):
-    """A ``() -> output`` closure running our module (or the official one) on random input."""
+def build(case: str, size: int, device, official=None, train=False):
+    """A ``() -> None`` closure running our module (or the official one) on random input; with
+    ``train`` forward and backward."""
     import torch
 
     from mmseg_ext.models.layers import CausalLSAttention1d, LSAttention1d, LSAttention2d
@@ -126,39 +138,45 @@ def build(case: str, size: int, device, official=None):
         x = torch.randn(1, size, C, device=device)
         if official is None:
             m = LSAttention1d(C, HEADS, 64, 16)
-            return _run(m, device, x)
+            return _run(m, device, train, x)
         cfg = types.SimpleNamespace(
             pooling_mode='MEAN', cls_token=False, num_head=HEADS, head_dim=C // HEADS,
             num_landmarks=16, max_seq_len=size, transformer_dim=C, attention_dropout=0.,
             window_size=64, fp32_attn=False, conv_kernel_size=-1)
-        return _run(official['1d'](cfg), device, x, torch.ones(1, size, device=device))
+        return _run(official['1d'](cfg), device, train, x, torch.ones(1, size, device=device))
     if case == 'causal':
         x, memory = torch.randn(1, size, C, device=device), torch.randn(1, 64, C, device=device)
         if official is None:
             m = CausalLSAttention1d(C, HEADS, 64, 16, 1, qkv_bias=False, proj_bias=False,
                                     rel_pos=True)
-            return _run(m, device, x, memory)
+            return _run(m, device, train, x, memory)
         chunks = (size + 64) // 16
         mask = torch.triu(torch.ones(size // 16, chunks, dtype=torch.bool, device=device),
                           diagonal=64 // 16)[None, None, :, None, :, None].view(1, 1, -1, 1, chunks)
-        return _run(official['causal'](C, HEADS, 16, 1, 64, 0.), device, x, memory,
+        return _run(official['causal'](C, HEADS, 16, 1, 64, 0.), device, train, x, memory,
                     sinusoid(torch.arange(chunks - 1., -1., -1.), C).to(device),
                     sinusoid(torch.arange(63., -1., -1.), C).to(device), mask)
     x = torch.randn(1, 1 + size * size, C, device=device)
     if official is None:
         m = LSAttention2d(C, HEADS, 8, 8, rel_pos_bias=True, num_global_tokens=1)
-        return _run(m, device, x, (size, size))
+        return _run(m, device, train, x, (size, size))
     m = official['2d'](C, HEADS, qkv_bias=True, rpe=True, nglo=1, dp_rank=8, w=8)
-    return _run(m, device, x, size, size)
+    return _run(m, device, train, x, size, size)
 
 
-def _run(module, device, *inputs):
+def _run(module, device, train, x, *inputs):
     import torch
-    module = module.to(device).eval()
+    module = module.to(device).train(train)
+    x.requires_grad_(train)
 
     def call():
-        with torch.no_grad():
-            module(*inputs)
+        if train:
+            x.grad = None
+            module.zero_grad(set_to_none=True)
+            module(x, *inputs).sum().backward()
+        else:
+            with torch.no_grad():
+                module(x, *inputs)
         if device.type == 'cuda':
             torch.cuda.synchronize()
     return call
@@ -201,7 +219,7 @@ def memory_in_child(args) -> dict:
     if args.device == 'cuda' or (args.device is None and _cuda()):
         return {}
     cmd = [sys.executable, os.path.abspath(__file__), '--memory-child', '--cases', *args.cases,
-           '--threads', str(args.threads)]
+           '--threads', str(args.threads)] + ['--train'] * args.train
     if args.official_root:
         cmd += ['--official-root', args.official_root]
     env = {k: v for k, v in os.environ.items() if k != TRIM_ENV}
@@ -230,7 +248,8 @@ def main():
         for case in args.cases:
             for size in SIZES[case]:
                 for who in ['ours'] + (['official'] if official else []):
-                    fn = build(case, size, device, official if who == 'official' else None)
+                    fn = build(case, size, device, official if who == 'official' else None,
+                               args.train)
                     fn()
                     print(json.dumps([case, size, who, peak_mib(fn, device)]), flush=True)
         return
@@ -239,16 +258,17 @@ def main():
     clock = time.process_time if one_cpu else time.perf_counter
     source = 'measured now' if official else 'reference machine, warm malloc (see --official-root)'
     print(f'torch {torch.__version__}, {device}, {torch.get_num_threads()} thread(s), '
-          f'{"CPU" if one_cpu else "wall"} time, {args.malloc} malloc; official: {source}')
+          f'{"CPU" if one_cpu else "wall"} time, {args.malloc} malloc, '
+          f'{"forward + backward" if args.train else "forward"}; official: {source}')
     for case in args.cases:
         print(f'\n### {case}\n\n| size | ours (ms) | official (ms) | time ratio | ours peak (MiB) '
               '| official peak (MiB) |\n|---:|---:|---:|---:|---:|---:|')
         for size in SIZES[case]:
-            fns = {'ours': build(case, size, device)}
+            fns = {'ours': build(case, size, device, train=args.train)}
             if official:
-                fns['official'] = build(case, size, device, official)
+                fns['official'] = build(case, size, device, official, args.train)
             times = fastest_ms(fns, args.repeats, clock)
-            ref_time, ref_mem = OFFICIAL[case][size]
+            ref_time, ref_mem = (OFFICIAL_TRAIN if args.train else OFFICIAL)[case][size]
             t_off = times.get('official', ref_time)
             m_ours = memory.get((case, size, 'ours'), float('nan'))
             m_off = memory.get((case, size, 'official'), ref_mem if not official else
