@@ -100,16 +100,16 @@ def _load() -> ModuleType | bool:
 
 def usable(*tensors: Tensor | None, dropout_p: float = 0., differentiable: bool = False) -> bool:
     """Whether the fused kernel may serve a call on these tensors (None: absent): CPU fp32, no
-    attention dropout, not inside ``torch.jit`` tracing / scripting, and -- unless the op is
-    ``differentiable`` -- nothing needs a gradient."""
+    attention dropout, not inside ``torch.jit`` tracing / scripting or an ONNX export, and --
+    unless the op is ``differentiable`` -- nothing needs a gradient."""
     tensors = [t for t in tensors if t is not None]
     if dropout_p or any(t.device.type != 'cpu' or t.dtype != torch.float32 for t in tensors):
         return False
     if (not differentiable and torch.is_grad_enabled()
             and any(t.requires_grad for t in tensors)):
         return False
-    if torch.jit.is_tracing() or torch.jit.is_scripting():
-        return False
+    if torch.jit.is_tracing() or torch.jit.is_scripting() or torch.onnx.is_in_onnx_export():
+        return False  # ONNX has no such op: the exporter takes the PyTorch path
     return library() is not None
 
 

@@ -397,18 +397,26 @@ void add_shared(Keys &keys, const Window &a, int64_t b, int64_t off, bool grads)
   }
 }
 
+// The query lanes of one block: tok[i] = the token of lane i (-1: none), on[i] = a query (not
+// padded), lanes = the lanes the block spans.
+struct Lanes {
+  int64_t tok[kChunk];
+  bool on[kChunk];
+  int lanes;
+};
+
 // 1D: segment s (queries [s w, s w + w)) sees the keys [s w - halo, s w + w + halo) and the
-// shared ones. Block blk of segment seg: tok[i] = the token of lane i (-1: none), on[i] = a query
-// (not padded); returns the lanes; the keys (with their gradient rows in the backward).
-int block_1d(const Window &a, int64_t b, int64_t hh, int64_t seg, int64_t blk, int64_t *tok,
-             bool *on, Keys &keys, bool grads) {
+// shared ones. Block blk of segment seg: its lanes and keys (with their gradient rows in the
+// backward).
+void block_1d(const Window &a, int64_t b, int64_t hh, int64_t seg, int64_t blk, Lanes &q,
+              Keys &keys, bool grads) {
   const int64_t t0 = seg * a.w + blk * kChunk, off = hh * a.d();
-  const int lanes = static_cast<int>(std::min<int64_t>(kChunk, a.w - blk * kChunk));
+  q.lanes = static_cast<int>(std::min<int64_t>(kChunk, a.w - blk * kChunk));
   for (int i = 0; i < kChunk; ++i) {
     const int64_t t = t0 + i;
-    const bool real = i < lanes && t < a.N;
-    tok[i] = real ? t : -1;
-    on[i] = real && (!a.valid || a.valid[b * a.N + t]);
+    const bool real = i < q.lanes && t < a.N;
+    q.tok[i] = real ? t : -1;
+    q.on[i] = real && (!a.valid || a.valid[b * a.N + t]);
   }
   keys.reset();
   for (int64_t j = std::max<int64_t>(0, seg * a.w - a.halo);
@@ -419,22 +427,21 @@ int block_1d(const Window &a, int64_t b, int64_t hh, int64_t seg, int64_t blk, i
     if (grads) keys.add_grad(a.dkv + at, a.dkv + at + a.C, nullptr);
   }
   if (a.shared) add_shared(keys, a, b, off, grads);
-  return lanes;
 }
 
 // 2D: tokens [G global, then the H x W map row-major]; a w x w tile sees the tile plus a halo on
 // every side and the shared keys; bias [heads, (w + 2 halo)^2, QT] (QT = w^2 rounded up to 16:
 // the bias of window key k for tile query i at [h, k, i]); dbias [B, heads, .., QT].
-int block_2d(const Window &a, int64_t b, int64_t hh, int64_t tile, int64_t blk, int64_t *tok,
-             bool *on, Keys &keys, bool grads) {
+void block_2d(const Window &a, int64_t b, int64_t hh, int64_t tile, int64_t blk, Lanes &q,
+              Keys &keys, bool grads) {
   const int64_t w = a.w, size = w + 2 * a.halo, tiles_w = (a.W + w - 1) / w;
   const int64_t tile_q = w * w, qt_pad = (tile_q + kLanes - 1) / kLanes * kLanes;
   const int64_t ty = tile / tiles_w * w, tx = tile % tiles_w * w, off = hh * a.d();
-  const int lanes = static_cast<int>(std::min<int64_t>(kChunk, tile_q - blk * kChunk));
+  q.lanes = static_cast<int>(std::min<int64_t>(kChunk, tile_q - blk * kChunk));
   for (int i = 0; i < kChunk; ++i) {
     const int64_t qi = blk * kChunk + i, y = ty + qi / w, x = tx + qi % w;
-    on[i] = i < lanes && y < a.H && x < a.W;
-    tok[i] = on[i] ? a.G + y * a.W + x : -1;
+    q.on[i] = i < q.lanes && y < a.H && x < a.W;
+    q.tok[i] = q.on[i] ? a.G + y * a.W + x : -1;
   }
   keys.reset();
   const int64_t n = a.G + a.H * a.W;
@@ -453,21 +460,18 @@ int block_2d(const Window &a, int64_t b, int64_t hh, int64_t tile, int64_t blk, 
     }
   }
   if (a.shared) add_shared(keys, a, b, off, grads);
-  return lanes;
 }
 
-using BlockFn = int (*)(const Window &, int64_t, int64_t, int64_t, int64_t, int64_t *, bool *,
-                        Keys &, bool);
+using BlockFn = void (*)(const Window &, int64_t, int64_t, int64_t, int64_t, Lanes &, Keys &,
+                         bool);
 
 // Forward work items [begin, end) of B * units * heads * blocks (heads innermost: a window's key
 // rows serve every head while they are in cache); units = segments (1D) or tiles (2D).
 void forward_items(const Window &a, BlockFn block, int64_t units, int64_t blocks, int max_keys,
                    int64_t begin, int64_t end) {
   const int d = a.d();
-  const int64_t n = a.N;
   Scratch s(d, max_keys);
-  int64_t tok[kChunk];
-  bool on[kChunk];
+  Lanes q;
   const float *qrows[kChunk];
   float *orows[kChunk], lse[kChunk];
   for (int64_t item = begin; item < end; ++item) {
@@ -476,59 +480,58 @@ void forward_items(const Window &a, BlockFn block, int64_t units, int64_t blocks
     const int64_t off = hh * d;
     if (block == block_1d && hh == 0 && blk == 0 && unit + 1 < units) {
       // the next segment's new rows, from memory
-      const int64_t lo = b * n + (unit + 1) * a.w;
-      prefetch_rows(a.kv, lo + a.halo, std::min(a.w, n - (unit + 1) * a.w - a.halo), 2 * a.C);
-      prefetch_rows(a.q, lo, std::min(a.w, n - (unit + 1) * a.w), a.C);
+      const int64_t lo = b * a.N + (unit + 1) * a.w;
+      prefetch_rows(a.kv, lo + a.halo, std::min(a.w, a.N - (unit + 1) * a.w - a.halo), 2 * a.C);
+      prefetch_rows(a.q, lo, std::min(a.w, a.N - (unit + 1) * a.w), a.C);
     }
-    const int lanes = block(a, b, hh, unit, blk, tok, on, s.keys, false);
+    block(a, b, hh, unit, blk, q, s.keys, false);
     bool any = false;
-    for (int i = 0; i < lanes; ++i) {
-      const int64_t row = b * n + tok[i];
-      qrows[i] = on[i] ? a.q + row * a.C + off : nullptr;
-      orows[i] = on[i] ? a.out + row * a.C + off : nullptr;
-      if (tok[i] >= 0 && !on[i]) {  // padded query: zeros
+    for (int i = 0; i < q.lanes; ++i) {
+      const int64_t row = b * a.N + q.tok[i];
+      qrows[i] = q.on[i] ? a.q + row * a.C + off : nullptr;
+      orows[i] = q.on[i] ? a.out + row * a.C + off : nullptr;
+      if (q.tok[i] >= 0 && !q.on[i]) {  // padded query: zeros
         std::memset(a.out + row * a.C + off, 0, d * sizeof(float));
         a.lse[row * a.heads + hh] = 0.f;
       }
-      any |= on[i];
+      any |= q.on[i];
     }
     if (!any) continue;
-    gather_queries(qrows, lanes, d, a.scale, s.qt.data());
-    attend(lanes, d, s, lse);
-    scatter_outputs(s.ot.data(), orows, lanes, d);
-    for (int i = 0; i < lanes; ++i)
-      if (on[i]) a.lse[(b * n + tok[i]) * a.heads + hh] = lse[i];
+    gather_queries(qrows, q.lanes, d, a.scale, s.qt.data());
+    attend(q.lanes, d, s, lse);
+    scatter_outputs(s.ot.data(), orows, q.lanes, d);
+    for (int i = 0; i < q.lanes; ++i)
+      if (q.on[i]) a.lse[(b * a.N + q.tok[i]) * a.heads + hh] = lse[i];
   }
 }
 
 // Backward work items [begin, end) of B * heads: each writes its own image's and head's rows.
 void backward_items(const Window &a, BlockFn block, int64_t units, int64_t blocks, int max_keys,
                     int64_t begin, int64_t end) {
-  const int d = a.d();
-  const int64_t n = a.N;
-  BackScratch bs(d, max_keys);
-  int64_t tok[kChunk];
-  bool on[kChunk];
+  BackScratch bs(a.d(), max_keys);
+  Lanes lanes;
   const float *q[kChunk], *o[kChunk], *g[kChunk], *l[kChunk];
   float *dq[kChunk];
   for (int64_t item = begin; item < end; ++item) {
+    const int d = a.d();
     const int64_t hh = item % a.heads, b = item / a.heads, off = hh * d;
     for (int64_t unit = 0; unit < units; ++unit)
       for (int64_t blk = 0; blk < blocks; ++blk) {
-        const int lanes = block(a, b, hh, unit, blk, tok, on, bs.s.keys, true);
+        block(a, b, hh, unit, blk, lanes, bs.s.keys, true);
         bool any = false;
         for (int i = 0; i < kChunk; ++i) {
-          const int64_t row = b * n + tok[i];
-          q[i] = on[i] ? a.q + row * a.C + off : nullptr;
-          o[i] = on[i] ? a.out + row * a.C + off : nullptr;
-          g[i] = on[i] ? a.gout + row * a.C + off : nullptr;
-          l[i] = on[i] ? a.lse + row * a.heads + hh : nullptr;
-          dq[i] = on[i] ? a.dq + row * a.C + off : nullptr;
-          any |= on[i];
+          const bool on = lanes.on[i];
+          const int64_t row = b * a.N + lanes.tok[i];
+          q[i] = on ? a.q + row * a.C + off : nullptr;
+          o[i] = on ? a.out + row * a.C + off : nullptr;
+          g[i] = on ? a.gout + row * a.C + off : nullptr;
+          l[i] = on ? a.lse + row * a.heads + hh : nullptr;
+          dq[i] = on ? a.dq + row * a.C + off : nullptr;
+          any |= on;
         }
         if (!any) continue;
         gather_backward(q, o, g, l, d, a.scale, bs);
-        backward(lanes, d, a.scale, bs);
+        backward(lanes.lanes, d, a.scale, bs);
         scatter_dq(bs, dq, d);
       }
   }
