@@ -41,7 +41,7 @@ class LSAttention1d(LongShortAttentionBase):
     long-range branch. ``forward(x, extra=e)`` adds ``LN_L(e W^K)``, ``LN_L(e W^V)`` of extra
     tokens ``e`` (not ``LN_S``-normalised, not compressed) to the long-range keys/values of every
     query: the official LRA ``cls_embed`` of the last block. Cost O(N (w + r)) time and memory.
-    On CPU without gradients the fused kernel (:mod:`.ls_attention_kernel`) computes it.
+    On CPU in fp32 the fused kernel (:mod:`.ls_attention_kernel`) computes it, forward and backward.
 
     Args:
         embed_dims: channels ``C``.

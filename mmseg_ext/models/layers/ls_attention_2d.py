@@ -47,7 +47,7 @@ class LSAttention2d(LongShortAttentionBase):
     aliases some offsets, :func:`convert_official_ls_state_dict` converts it exactly). A global
     query attends to ``[K^S_g ; O]`` with values ``[V^S_g ; O]``, ``O`` the map queries' attention
     outputs (official ViL-LS). Cost O(HW (w^2 + r + G)).
-    On CPU without gradients the fused kernel (:mod:`.ls_attention_kernel`) computes it.
+    On CPU in fp32 the fused kernel (:mod:`.ls_attention_kernel`) computes it, forward and backward.
 
     Args:
         embed_dims: channels ``C``.
