@@ -13,8 +13,10 @@ softmax; they share nothing with the modules but the weights:
 * 2D: global tokens (keys LN_S-normalised; a global query attends to the global keys and to the
   map queries' outputs), relative position bias, halo max(w // 2, 1).
 
-The 1D and 2D modules have two forward paths, both checked against the same references (fixture
-``path``): the autograd one (gradients on) and the fused CPU kernel (no gradient needed).
+The modules have two paths, both checked against the same references (fixture ``path``): the
+PyTorch autograd one and the fused CPU kernel; outputs and the gradients of the input and of every
+parameter (the references differentiated by autograd; the kernel's 1D / 2D backward, the causal
+module's training on the autograd path).
 """
 import math
 
@@ -44,20 +46,59 @@ def make(cls, heads, dtype=torch.float32, seed=0, **kwargs):
 @pytest.fixture(params=['autograd', 'kernel'])
 def path(request, monkeypatch):
     """``path(fn)`` runs ``fn()`` on one forward path and checks that this path served it: the
-    autograd one (gradients enabled) or the fused CPU kernel (under ``no_grad``)."""
+    PyTorch autograd one (kernel switched off, gradients enabled) or the fused CPU kernel (under
+    ``no_grad``). ``path.grads(m, x, fn, ref)`` checks the gradients of ``fn`` on this path
+    against those of the reference ``ref`` (see :func:`check_grads`)."""
     calls = []
     for name in ('window_attention_1d', 'window_attention_2d', 'causal_attention'):
         real = getattr(kernel, name)
         monkeypatch.setattr(kernel, name, lambda *a, _real=real: calls.append(1) or _real(*a))
     if request.param == 'kernel' and kernel.library() is None:
         pytest.fail('the fused LS attention kernel could not be built (see the warning)')
+    if request.param == 'autograd':
+        monkeypatch.setattr(kernel, '_library', False)
 
     def run(fn):
+        calls.clear()
         with torch.set_grad_enabled(request.param == 'autograd'):
             out = fn()
         assert bool(calls) == (request.param == 'kernel'), f'not served by the {request.param} path'
         return out
+
+    def grads(m, x, fn, ref, kernel_backward=True):
+        """``kernel_backward``: the kernel path trains on the kernel (1D, 2D); the causal
+        kernel is forward-only, its training takes the autograd path."""
+        calls.clear()
+        got = gradients(m, x, fn)
+        served = request.param == 'kernel' and kernel_backward
+        assert bool(calls) == served, f'training not served by the {request.param} path'
+        check_grads(got, gradients(m, x, ref))
+    run.grads = grads
     return run
+
+
+def gradients(m, x, fn):
+    """Gradients of a fixed random weighting of ``fn(x)`` w.r.t. ``x`` and every parameter of
+    ``m`` (None: no gradient)."""
+    x = x.clone().requires_grad_()
+    m.zero_grad(set_to_none=True)
+    with torch.enable_grad():
+        out = fn(x)
+        weight = torch.randn(out.shape, generator=torch.Generator().manual_seed(1))
+        (out * weight).sum().backward()
+    return {'x': x.grad, **{name: p.grad for name, p in m.named_parameters()}}
+
+
+def check_grads(got, expected):
+    """Equal to 1e-4 relative to each tensor's largest entry (at least 1: some gradients are 0
+    up to rounding, e.g. the dynamic projection's bias, a constant under its softmax)."""
+    assert got.keys() == expected.keys()
+    for name, ref in expected.items():
+        assert (got[name] is None) == (ref is None), f'gradient of {name}'
+        if ref is not None:
+            torch.testing.assert_close(got[name], ref, rtol=1e-4,
+                                       atol=1e-4 * max(ref.abs().max().item(), 1.),
+                                       msg=lambda msg, name=name: f'gradient of {name}: {msg}')
 
 
 # ------------------------------------------------------------- dense references (official)
@@ -80,7 +121,8 @@ def compress(m, x, t, valid):
     """``LN_L(concat_i P_i^T T_i)``: ``P`` = softmax over the valid positions of ``x W^P``."""
     h, r = m.num_heads, m.dp_rank
     logits = F.linear(x, m.dynamic_proj.proj.weight, m.dynamic_proj.proj.bias)
-    logits = logits.unflatten(-1, (h, r)).masked_fill(~valid[..., None, None], -math.inf)
+    # finite mask: a fully padded sequence keeps finite gradients (its outputs are masked)
+    logits = logits.unflatten(-1, (h, r)).masked_fill(~valid[..., None, None], -1e30)
     p = logits.softmax(-3)  # [B, N, h, r]
     bar = torch.einsum('bnhr,bnhd->brhd', p, t.unflatten(-1, (h, -1)))
     return ln(m.dual_ln.long, bar.flatten(2))  # [B, r, C]
@@ -93,7 +135,9 @@ def attend(m, q, keys, values, allowed, bias=0.):
     h = m.num_heads
     d = C // h
     qh = heads(q, h) / math.sqrt(d)
-    scores = torch.cat([(qh @ heads(k, h).transpose(-1, -2)).masked_fill(~a[:, None], -math.inf)
+    # a large finite mask: a padded query that sees no key (its output is masked later) keeps
+    # a finite gradient, -inf would make it NaN
+    scores = torch.cat([(qh @ heads(k, h).transpose(-1, -2)).masked_fill(~a[:, None], -1e30)
                         for k, a in zip(keys, allowed)], -1) + bias
     out = scores.softmax(-1) @ torch.cat([heads(v, h) for v in values], -2)
     return out.transpose(1, 2).flatten(2)
@@ -244,6 +288,7 @@ def test_1d_matches_official_equations(h, n, w, r, path):
     pad[1, n - 3:] = True
     pad[2, 2:5] = True
     torch.testing.assert_close(path(lambda: m(x, key_padding_mask=pad)), ref_1d(m, x, pad), **TOL)
+    path.grads(m, x, lambda x: m(x, key_padding_mask=pad), lambda x: ref_1d(m, x, pad))
 
 
 @pytest.mark.parametrize('h', [2, 4])
@@ -257,6 +302,8 @@ def test_1d_extra_keys_match_official_cls_embed(h, n, w, r, path):
     out = path(lambda: m(x, key_padding_mask=pad, extra=cls))
     torch.testing.assert_close(out, ref_1d(m, x, pad, cls), **TOL)
     assert (out - path(lambda: m(x, key_padding_mask=pad))).abs().amax() > 1e-2  # CLS is seen
+    path.grads(m, cls, lambda c: m(x, key_padding_mask=pad, extra=c),
+               lambda c: ref_1d(m, x, pad, c))
 
 
 @pytest.mark.parametrize('h', [2, 4])
@@ -266,6 +313,7 @@ def test_2d_matches_official_equations(h, hw, ws, r, rel, g, path):
     m = make(LSAttention2d, h, window_size=ws, dp_rank=r, rel_pos_bias=rel, num_global_tokens=g)
     x = torch.randn(2, g + hw[0] * hw[1], C)
     torch.testing.assert_close(path(lambda: m(x, hw)), ref_2d(m, x, *hw), **TOL)
+    path.grads(m, x, lambda x: m(x, hw), lambda x: ref_2d(m, x, *hw))
 
 
 @pytest.mark.parametrize('case', ['1d', '2d', 'causal'])
@@ -282,18 +330,22 @@ def test_kernel_blocks_and_channel_tails(case, path):
         out = path(lambda: m(x, key_padding_mask=pad))
         torch.testing.assert_close(out, ref_1d(m, x, pad), **TOL)
         torch.testing.assert_close(out[1], m.proj.bias.expand(150, C).detach(), **TOL)
+        path.grads(m, x, lambda x: m(x, key_padding_mask=pad), lambda x: ref_1d(m, x, pad))
         fn = lambda: m(x, key_padding_mask=pad)  # noqa: E731
     elif case == '2d':
         m = make(LSAttention2d, 8, window_size=9, dp_rank=2, rel_pos_bias=True,
                  num_global_tokens=1)
         x = torch.randn(2, 1 + 11 * 10, C)
         torch.testing.assert_close(path(lambda: m(x, (11, 10))), ref_2d(m, x, 11, 10), **TOL)
+        path.grads(m, x, lambda x: m(x, (11, 10)), lambda x: ref_2d(m, x, 11, 10))
         fn = lambda: m(x, (11, 10))  # noqa: E731
     elif case == 'causal':
         m = make(CausalLSAttention1d, 8, window_size=70, segment_size=6, dp_rank=3,
                  rel_pos=True)
         x, memory = torch.randn(2, 130, C), torch.randn(2, 12, C)
         torch.testing.assert_close(path(lambda: m(x, memory)), ref_causal(m, x, memory), **TOL)
+        path.grads(m, x, lambda x: m(x, memory), lambda x: ref_causal(m, x, memory),
+                   kernel_backward=False)
         fn = lambda: m(x, memory)  # noqa: E731
     threads = torch.get_num_threads()
     try:
@@ -314,6 +366,8 @@ def test_causal_matches_official_equations(h, n, w, seg, r, mem, rel, path):
     x = torch.randn(2, n, C)
     memory = torch.randn(2, mem, C) if mem else None
     torch.testing.assert_close(path(lambda: m(x, memory)), ref_causal(m, x, memory), **TOL)
+    path.grads(m, x, lambda x: m(x, memory), lambda x: ref_causal(m, x, memory),
+               kernel_backward=False)
 
 
 def test_layernorm_is_over_all_channels_before_the_head_split():

@@ -11,7 +11,9 @@ Cases (forward, batch 1, C = 64, 2 heads, fp32, the settings of docs/ls_attentio
 Time: the fastest of ``--repeats`` calls (after a warm-up), ours and official alternating, in
 this process; on CPU with one thread it is the process's CPU time (robust on a shared machine,
 the wall time on an idle one), else the wall time. Ours runs as at inference (``no_grad``: the
-fused CPU kernel, see ``mmseg_ext/models/layers/ls_attention_kernel.py``).
+fused CPU kernel, see ``mmseg_ext/models/layers/ls_attention_kernel.py``). ``--train`` times a
+training step instead: forward and backward of ``out.sum()`` with gradients of the input and
+every parameter (ours: the kernel's backward for 1D / 2D, the autograd path for causal).
 
 ``--malloc warm`` (default) runs the process with glibc's heap neither mmapping tensors below
 32 MiB nor returning freed memory to the OS (``MALLOC_MMAP_THRESHOLD_``,
@@ -56,6 +58,13 @@ OFFICIAL = {
     '2d': {64: (16.7, 41.2), 128: (100.2, 164.7)},
 }
 
+#: Likewise for ``--train`` (forward + backward; torch 2.15, one run, 2026-12-07).
+OFFICIAL_TRAIN = {
+    '1d': {1024: (10.3, 7.8), 4096: (38.8, 31.4), 16384: (152.9, 126.2)},
+    'causal': {1024: (12.0, 8.1), 4096: (88.9, 61.9), 16384: (2025.1, 728.0)},
+    '2d': {64: (76.6, 50.7), 128: (338.3, 201.6)},
+}
+
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
@@ -68,6 +77,8 @@ def parse_args():
     parser.add_argument('--device', default=None, help='default: cuda if available, else cpu')
     parser.add_argument('--malloc', choices=['warm', 'default'], default='warm',
                         help='glibc heap settings for the timing (see the module docstring)')
+    parser.add_argument('--train', action='store_true',
+                        help='time forward + backward (a training step) instead of the forward')
     parser.add_argument('--memory-child', action='store_true', help=argparse.SUPPRESS)
     return parser.parse_args()
 
@@ -116,8 +127,9 @@ def sinusoid(positions, dims):
     return torch.cat([angles.sin(), angles.cos()], -1)[None]
 
 
-def build(case: str, size: int, device, official=None):
-    """A ``() -> output`` closure running our module (or the official one) on random input."""
+def build(case: str, size: int, device, official=None, train=False):
+    """A ``() -> None`` closure running our module (or the official one) on random input; with
+    ``train`` forward and backward."""
     import torch
 
     from mmseg_ext.models.layers import CausalLSAttention1d, LSAttention1d, LSAttention2d
@@ -126,39 +138,45 @@ def build(case: str, size: int, device, official=None):
         x = torch.randn(1, size, C, device=device)
         if official is None:
             m = LSAttention1d(C, HEADS, 64, 16)
-            return _run(m, device, x)
+            return _run(m, device, train, x)
         cfg = types.SimpleNamespace(
             pooling_mode='MEAN', cls_token=False, num_head=HEADS, head_dim=C // HEADS,
             num_landmarks=16, max_seq_len=size, transformer_dim=C, attention_dropout=0.,
             window_size=64, fp32_attn=False, conv_kernel_size=-1)
-        return _run(official['1d'](cfg), device, x, torch.ones(1, size, device=device))
+        return _run(official['1d'](cfg), device, train, x, torch.ones(1, size, device=device))
     if case == 'causal':
         x, memory = torch.randn(1, size, C, device=device), torch.randn(1, 64, C, device=device)
         if official is None:
             m = CausalLSAttention1d(C, HEADS, 64, 16, 1, qkv_bias=False, proj_bias=False,
                                     rel_pos=True)
-            return _run(m, device, x, memory)
+            return _run(m, device, train, x, memory)
         chunks = (size + 64) // 16
         mask = torch.triu(torch.ones(size // 16, chunks, dtype=torch.bool, device=device),
                           diagonal=64 // 16)[None, None, :, None, :, None].view(1, 1, -1, 1, chunks)
-        return _run(official['causal'](C, HEADS, 16, 1, 64, 0.), device, x, memory,
+        return _run(official['causal'](C, HEADS, 16, 1, 64, 0.), device, train, x, memory,
                     sinusoid(torch.arange(chunks - 1., -1., -1.), C).to(device),
                     sinusoid(torch.arange(63., -1., -1.), C).to(device), mask)
     x = torch.randn(1, 1 + size * size, C, device=device)
     if official is None:
         m = LSAttention2d(C, HEADS, 8, 8, rel_pos_bias=True, num_global_tokens=1)
-        return _run(m, device, x, (size, size))
+        return _run(m, device, train, x, (size, size))
     m = official['2d'](C, HEADS, qkv_bias=True, rpe=True, nglo=1, dp_rank=8, w=8)
-    return _run(m, device, x, size, size)
+    return _run(m, device, train, x, size, size)
 
 
-def _run(module, device, *inputs):
+def _run(module, device, train, x, *inputs):
     import torch
-    module = module.to(device).eval()
+    module = module.to(device).train(train)
+    x.requires_grad_(train)
 
     def call():
-        with torch.no_grad():
-            module(*inputs)
+        if train:
+            x.grad = None
+            module.zero_grad(set_to_none=True)
+            module(x, *inputs).sum().backward()
+        else:
+            with torch.no_grad():
+                module(x, *inputs)
         if device.type == 'cuda':
             torch.cuda.synchronize()
     return call
@@ -196,12 +214,12 @@ def fastest_ms(fns: dict, repeats: int, clock) -> dict:
     return {k: 1e3 * min(v) for k, v in times.items()}
 
 
-def peaks(cases, device, official):
-    """((case, size, who), peak MiB) of each module's call."""
+def peaks(cases, device, official, train=False):
+    """((case, size, who), peak MiB) of each module's call (forward + backward with train)."""
     for case in cases:
         for size in SIZES[case]:
             for who in ['ours'] + (['official'] if official else []):
-                fn = build(case, size, device, official if who == 'official' else None)
+                fn = build(case, size, device, official if who == 'official' else None, train)
                 fn()
                 yield (case, size, who), peak_mib(fn, device)
 
@@ -210,7 +228,7 @@ def memory_in_child(args) -> dict:
     """(case, size, who) -> peak MiB on CPU, measured in a child process with the mmap
     threshold set."""
     cmd = [sys.executable, os.path.abspath(__file__), '--memory-child', '--cases', *args.cases,
-           '--threads', str(args.threads)]
+           '--threads', str(args.threads)] + ['--train'] * args.train
     if args.official_root:
         cmd += ['--official-root', args.official_root]
     env = {k: v for k, v in os.environ.items() if k != TRIM_ENV}
@@ -231,26 +249,27 @@ def main():
     import mmseg_ext  # noqa: F401  (before the official files' stand-in imports)
     official = load_official(args.official_root) if args.official_root else None
     if args.memory_child:
-        for key, mib in peaks(args.cases, device, official):
+        for key, mib in peaks(args.cases, device, official, args.train):
             print(json.dumps([*key, mib]), flush=True)
         return
     # CUDA's max_memory_allocated needs no child process
-    memory = dict(peaks(args.cases, device, official)) if device.type == 'cuda' else \
+    memory = dict(peaks(args.cases, device, official, args.train)) if device.type == 'cuda' else \
         memory_in_child(args)
     one_cpu = device.type == 'cpu' and torch.get_num_threads() == 1
     clock = time.process_time if one_cpu else time.perf_counter
     source = 'measured now' if official else 'reference machine, warm malloc (see --official-root)'
     print(f'torch {torch.__version__}, {device}, {torch.get_num_threads()} thread(s), '
-          f'{"CPU" if one_cpu else "wall"} time, {args.malloc} malloc; official: {source}')
+          f'{"CPU" if one_cpu else "wall"} time, {args.malloc} malloc, '
+          f'{"forward + backward" if args.train else "forward"}; official: {source}')
     for case in args.cases:
         print(f'\n### {case}\n\n| size | ours (ms) | official (ms) | time ratio | ours peak (MiB) '
               '| official peak (MiB) |\n|---:|---:|---:|---:|---:|---:|')
         for size in SIZES[case]:
-            fns = {'ours': build(case, size, device)}
+            fns = {'ours': build(case, size, device, train=args.train)}
             if official:
-                fns['official'] = build(case, size, device, official)
+                fns['official'] = build(case, size, device, official, args.train)
             times = fastest_ms(fns, args.repeats, clock)
-            ref_time, ref_mem = OFFICIAL[case][size]
+            ref_time, ref_mem = (OFFICIAL_TRAIN if args.train else OFFICIAL)[case][size]
             t_off = times.get('official', ref_time)
             m_ours = memory.get((case, size, 'ours'), float('nan'))
             m_off = memory.get((case, size, 'official'), ref_mem if not official else

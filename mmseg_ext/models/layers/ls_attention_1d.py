@@ -41,7 +41,7 @@ class LSAttention1d(LongShortAttentionBase):
     long-range branch. ``forward(x, extra=e)`` adds ``LN_L(e W^K)``, ``LN_L(e W^V)`` of extra
     tokens ``e`` (not ``LN_S``-normalised, not compressed) to the long-range keys/values of every
     query: the official LRA ``cls_embed`` of the last block. Cost O(N (w + r)) time and memory.
-    On CPU without gradients the fused kernel (:mod:`.ls_attention_kernel`) computes it.
+    On CPU in fp32 the fused kernel (:mod:`.ls_attention_kernel`) computes it, forward and backward.
 
     Args:
         embed_dims: channels ``C``.
@@ -99,7 +99,7 @@ class LSAttention1d(LongShortAttentionBase):
             if self.dynamic_proj is not None:
                 shared.append(self.compress(x, kv, valid))
             long_kv = (torch.cat(shared, 1) if len(shared) > 1 else shared[0]) if shared else None
-            if kernel.usable(q, kv, long_kv, dropout_p=self.dropout_p):
+            if kernel.usable(q, kv, long_kv, dropout_p=self.dropout_p, differentiable=True):
                 return kernel.window_attention_1d(q, kv, long_kv, valid, h, w, halo, self.scale)
             long_out = lse = None
             if long_kv is not None:

@@ -47,7 +47,7 @@ class LSAttention2d(LongShortAttentionBase):
     aliases some offsets, :func:`convert_official_ls_state_dict` converts it exactly). A global
     query attends to ``[K^S_g ; O]`` with values ``[V^S_g ; O]``, ``O`` the map queries' attention
     outputs (official ViL-LS). Cost O(HW (w^2 + r + G)).
-    On CPU without gradients the fused kernel (:mod:`.ls_attention_kernel`) computes it.
+    On CPU in fp32 the fused kernel (:mod:`.ls_attention_kernel`) computes it, forward and backward.
 
     Args:
         embed_dims: channels ``C``.
@@ -111,7 +111,8 @@ class LSAttention2d(LongShortAttentionBase):
                 shared.append(kv[:, :g])
             shared = torch.cat(shared, 1) if shared else None  # [B, r + G, 2, C]
             bias = self.window_bias()
-            if kernel.usable(q, kv, shared, bias, dropout_p=self.dropout_p):
+            if kernel.usable(q, kv, shared, bias, dropout_p=self.dropout_p,
+                             differentiable=True):
                 out = kernel.window_attention_2d(q, kv, shared, bias, (h, w), heads,
                                                  self.window_size, self.halo, self.scale)
                 out = out.view(b, n_all, heads, -1)[:, g:]
