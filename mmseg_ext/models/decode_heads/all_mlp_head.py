@@ -134,3 +134,22 @@ def convert_hf_head(state):
         else:
             raise KeyError(f'unexpected HF decode_head key {key!r}')
     return out
+
+
+def head_to_hf(state):
+    """AllMLPHead keys (no prefix) -> HF ``SegformerDecodeHead`` keys (``decode_head.*``): the
+    inverse of :func:`convert_hf_head`."""
+    out = {}
+    for key, value in state.items():
+        if m := re.fullmatch(r'linear_c\.(\d)\.(\w+)', key):
+            out[f'linear_c.{m[1]}.proj.{m[2]}'] = value
+        elif key == 'linear_fuse.conv.weight':
+            out['linear_fuse.weight'] = value
+        elif key.startswith('linear_fuse.bn.'):
+            out[key.replace('linear_fuse.bn.', 'batch_norm.')] = value
+        elif key.startswith('conv_seg.'):
+            out[key.replace('conv_seg.', 'classifier.')] = value
+        else:
+            raise KeyError(f'AllMLPHead key {key!r} has no HF SegformerDecodeHead counterpart '
+                           '(HF\'s head is a 1x1 fuse conv without bias, BatchNorm and ReLU)')
+    return {f'decode_head.{k}': v for k, v in out.items()}
