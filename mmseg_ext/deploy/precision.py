@@ -79,7 +79,9 @@ def quantize_int8(fp32_path, out_path, dataset, num_images, keep_fp32=FP32_OP_TY
     """Static INT8 post-training quantization of an fp32 export (QDQ format, per-channel
     symmetric int8 weights, uint8 activations with min / max ranges calibrated on the first
     ``num_images`` samples of ``dataset``). Only Conv and MatMul are quantized, minus the ops in
-    ``keep_fp32`` and, with ``keep_head``, the decode head."""
+    ``keep_fp32`` and, with ``keep_head``, the decode head. MatMul outputs are not requantized:
+    otherwise ONNX Runtime fuses the int8 attention scores, Softmax and its quantized output
+    into QLinearSoftmax, and LayerNorm / Softmax would read 8-bit values."""
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
     model = onnx.load(fp32_path)
     excluded = head_nodes(model) if keep_head else []
@@ -88,7 +90,8 @@ def quantize_int8(fp32_path, out_path, dataset, num_images, keep_fp32=FP32_OP_TY
         fp32_path, out_path, ImageReader(dataset, num_images, static_shape(model)),
         quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
         weight_type=QuantType.QInt8, op_types_to_quantize=list(INT8_OP_TYPES),
-        nodes_to_exclude=excluded)
+        nodes_to_exclude=excluded,
+        extra_options={'OpTypesToExcludeOutputQuantization': ['MatMul']})
     return out_path
 
 

@@ -9,7 +9,8 @@ from mmseg_ext.deploy import SegmentorGraph
 
 
 def head_features(model, image):
-    """The decode head's input to its classifier ([K_feat, h, w]) for raw pixels ``image [1, 3, H, W]``."""
+    """The decode head's input to its classifier ``[C, h, w]`` for raw pixels
+    ``image [1, 3, H, W]``."""
     captured = {}
     head = model.decode_head
     original = head.cls_seg

@@ -7,11 +7,11 @@
 Runs the test pipeline's model on the config's test images when they exist, otherwise on random
 inputs of --shape; batch 1, eval mode, after warm-up iterations; prints the mean FPS.
 
-With ``--onnx`` (exports of tools/deployment/pytorch2onnx.py, any precision) and / or ``--compile`` it times
-the whole segmentor graph (normalisation, network, resize of the logits; random input of
---shape, default 512 x 512) in eager PyTorch, under ONNX Runtime (CPU) and under
-``torch.compile``, side by side in one process with the same thread count, and prints the
-median times and their ratios to eager.
+With ``--onnx`` (exports of tools/deployment/pytorch2onnx.py, any precision) and / or
+``--compile`` it times the whole segmentor graph (normalisation, network, resize of the
+logits; random input of --shape, default 512 x 512) in eager PyTorch, under ONNX Runtime (CPU)
+and under ``torch.compile``, side by side in one process with the same thread count, and
+prints the median (``--stat min``: fastest) times and their ratios to eager.
 """
 import argparse
 import os.path as osp
