@@ -4,7 +4,8 @@ On the config's test images (or, when its data root does not exist, the built-in
 data in the same on-disk layout) both run the same input: the test pipeline's image, resized
 to a static export's input size. The gate reports the largest absolute logit difference, the
 share of pixels whose argmax agrees (the pass criterion, at least ``min_agreement``) and the
-mIoU of both backends against the ground truth (mmseg's IoUMetric arithmetic).
+mIoU of both backends against the ground truth (mmseg's IoUMetric arithmetic). For INT8 / fp16
+exports the criterion is the mIoU drop instead (at most ``max_miou_drop`` points).
 """
 import copy
 import os.path as osp
