@@ -152,7 +152,8 @@ def export_at_precision(segmentor, cfg, path, shape, precision, workdir, dynamic
     source, dataset = real_samples(cfg, calib_images, osp.join(workdir, 'calibration'),
                                    split='train')
     quantize_int8(fp32_path, path, dataset, calib_images)
-    return (f'int8 (static, QDQ, per-channel weights; {", ".join(INT8_OP_TYPES)} quantized, '
+    return (f'int8 (static, QDQ, per-channel weights; {" and ".join(INT8_OP_TYPES)} with a '
+            'weight operand quantized, '
             f'{", ".join(FP32_OP_TYPES)} and the decode head in fp32; calibrated on '
             f'{min(calib_images, len(dataset))} images of the {source}; int8 kernels: '
             f'{int8_dot_product_path()})')
