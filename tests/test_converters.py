@@ -173,3 +173,48 @@ def test_imagenet_backbone_into_mit_with_ls_attention(tmp_path):
     init_cfg['checkpoint'] = str(tmp_path / 'broken.pth')
     with pytest.raises(KeyError, match=r'missing keys \(1\): stages.3.norm.weight'):
         MiT(arch='b0', stage_attn_cfgs=[ls, ls, None, None], init_cfg=init_cfg).init_weights()
+
+
+def test_publish_in_hf_format_loads_in_transformers_with_equal_logits(tmp_path):
+    """--to hf writes a directory that HF's own class loads with every key used, class names
+    from the dataset, and HF's logits equal ours (HF's LayerNorm eps 1e-5 against our 1e-6
+    is the only difference)."""
+    transformers = pytest.importorskip('transformers')
+    from mmseg.datasets import ADE20KDataset
+    config = osp.join(REPO, 'configs/segformer/mit-b0_toy-ade20k.py')
+    init_default_scope('mmseg')
+    cfg = Config.fromfile(config)
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model).eval()
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.running_mean.uniform_(-1, 1)
+            m.running_var.uniform_(0.5, 2)
+    ckpt = str(tmp_path / 'ours.pth')
+    torch.save({'state_dict': model.state_dict(), 'meta': {}}, ckpt)
+    out = tmp_path / 'hf'
+    run_tool('tools/model_converters/segformer_weights.py', ckpt, str(out), '--to', 'hf',
+             '--config', config)
+    assert {'config.json', 'model.safetensors'} <= set(os.listdir(out))
+    hf, info = transformers.SegformerForSemanticSegmentation.from_pretrained(
+        out, output_loading_info=True)
+    assert not any(info.values()), info  # no missing / unexpected / mismatched key
+    classes = ADE20KDataset.METAINFO['classes']
+    assert hf.config.id2label == dict(enumerate(classes))
+    assert hf.config.label2id['wall'] == 0 and hf.config.num_labels == 150
+    assert hf.config.depths == [2, 2, 2, 2] and hf.config.decoder_hidden_size == 256
+    x = torch.randn(1, 3, 64, 96)
+    with torch.no_grad():
+        ref = hf.eval()(pixel_values=x).logits
+    torch.testing.assert_close(logits(model, x), ref, rtol=0, atol=1e-4)
+
+
+def test_publish_in_hf_format_refuses_mit_ls(tmp_path):
+    """HF SegFormer has only the efficient self-attention: an MiT-LS model is refused, named."""
+    pytest.importorskip('transformers')
+    from mmseg_ext.models.segformer_hf import hf_config
+    init_default_scope('mmseg')
+    cfg = Config.fromfile(osp.join(REPO, 'configs/ls_transformer/mit-ls-b0_toy-ade20k.py'))
+    model = MODELS.build(cfg.model)
+    with pytest.raises(TypeError, match='stage_attn_cfgs'):
+        hf_config(model, [str(i) for i in range(150)])

@@ -9,10 +9,11 @@ from .graph import OUTPUTS, SegmentorGraph
 MIN_SIDE, MAX_SIDE = 32, 8192
 
 
-def export_onnx(segmentor, path, shape, dynamic=False, output='logits'):
+def export_onnx(segmentor, path, shape, dynamic=False, output='logits', opset=None):
     """Export ``SegmentorGraph(segmentor, output)`` to ``path`` with torch's exporter
     (``torch.onnx.export(..., dynamo=True)``, onnxscript), traced at input ``shape`` (H, W).
-    ``dynamic`` makes H and W symbolic (batch stays 1). Input ``image``, output ``output``."""
+    ``dynamic`` makes H and W symbolic (batch stays 1). Input ``image``, output ``output``;
+    ``opset``: the exporter's default when None."""
     graph = SegmentorGraph(segmentor, output).eval()
     example = torch.rand(1, 3, *shape) * 255
     dynamic_shapes = None
@@ -22,7 +23,7 @@ def export_onnx(segmentor, path, shape, dynamic=False, output='logits'):
     with torch.no_grad():
         torch.onnx.export(graph, (example, ), path, dynamo=True, input_names=['image'],
                           output_names=[output], dynamic_shapes=dynamic_shapes,
-                          external_data=False)
+                          external_data=False, opset_version=opset)
     return path
 
 

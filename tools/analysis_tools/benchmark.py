@@ -2,16 +2,16 @@
 
     python tools/analysis_tools/benchmark.py CONFIG [CHECKPOINT] [--shape H W] [--repeat-times N]
     python tools/analysis_tools/benchmark.py CONFIG CHECKPOINT --shape H W [--onnx FILE]
-        [--compile] [--threads N]
+        [--compile] [--threads N] [--stat {median,min}]
 
 Runs the test pipeline's model on the config's test images when they exist, otherwise on random
 inputs of --shape; batch 1, eval mode, after warm-up iterations; prints the mean FPS.
 
-With ``--onnx`` (an export of tools/deployment/pytorch2onnx.py) and / or ``--compile`` it times
-the whole segmentor graph (normalisation, network, resize of the logits; random input of
---shape, default 512 x 512) in eager PyTorch, under ONNX Runtime (CPU) and under
-``torch.compile``, side by side in one process with the same thread count, and prints the
-median times and their ratios to eager.
+With ``--onnx`` (exports of tools/deployment/pytorch2onnx.py, any precision) and / or
+``--compile`` it times the whole segmentor graph (normalisation, network, resize of the
+logits; random input of --shape, default 512 x 512) in eager PyTorch, under ONNX Runtime (CPU)
+and under ``torch.compile``, side by side in one process with the same thread count, and
+prints the median (``--stat min``: fastest) times and their ratios to eager.
 """
 import argparse
 import os.path as osp
@@ -34,9 +34,14 @@ def parse_args():
     parser.add_argument('--device', help='torch device (default: cuda if available, else cpu)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, e.g. model.test_cfg.mode=slide')
-    parser.add_argument('--onnx', help='also time this ONNX export under ONNX Runtime (CPU)')
+    parser.add_argument('--onnx', nargs='+', default=[],
+                        help='also time these ONNX exports under ONNX Runtime (CPU), e.g. the '
+                        'fp32 and the int8 export of pytorch2onnx.py')
     parser.add_argument('--compile', action='store_true', help='also time torch.compile')
     parser.add_argument('--threads', type=int, help='CPU threads of PyTorch and ONNX Runtime')
+    parser.add_argument('--stat', choices=('median', 'min'), default='median',
+                        help='with --onnx / --compile: median or fastest of the interleaved runs '
+                        '(fastest on a machine shared with other jobs)')
     return parser.parse_args()
 
 
@@ -100,14 +105,18 @@ def main():
 def compare_backends(model, args):
     import torch
 
+    from mmseg_ext.deploy.precision import int8_dot_product_path
     from mmseg_ext.deploy.speed import time_backends
     shape = tuple(args.shape or (512, 512))
     ms = time_backends(model.eval(), shape, args.onnx, args.compile, args.num_iters,
-                       args.warmup, args.threads)
+                       args.warmup, args.threads, args.stat)
     print(f'{shape[0]}x{shape[1]}, batch 1, {args.threads or torch.get_num_threads()} threads, '
-          f'median of {args.num_iters} interleaved runs:')
+          f'{args.stat} of {args.num_iters} interleaved runs (int8 kernels: '
+          f'{int8_dot_product_path()}):')
+    width = max(map(len, ms))
     for name, value in ms.items():
-        print(f'  {name:14s} {value:9.1f} ms   eager / this {ms["pytorch eager"] / value:.2f}x')
+        print(f'  {name:{width}s} {value:9.1f} ms   eager / this '
+              f'{ms["pytorch eager"] / value:.2f}x')
 
 
 if __name__ == '__main__':

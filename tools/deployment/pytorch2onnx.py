@@ -2,6 +2,7 @@
 
     python tools/deployment/pytorch2onnx.py CONFIG CKPT --out model.onnx [--shape H W] [--dynamic]
         [--output {logits,labels}] [--num-images N] [--min-agreement 99.9] [--verify-only]
+        [--quantize int8 [--calib-images N] | --precision fp16] [--max-miou-drop POINTS]
     python tools/deployment/pytorch2onnx.py CONFIG --random-init --out model.onnx  # untrained
 
 The ONNX model is the whole segmentor without preprocessing outside it: input ``image``,
@@ -17,6 +18,11 @@ tool exits with status 1 if fewer than ``--min-agreement`` % (default 99.9) of t
 agree. Without a checkpoint the tool stops, unless ``--random-init`` asks for untrained
 weights. Run it with tools/infer.py --backend onnxruntime; time it with
 tools/analysis_tools/benchmark.py --onnx.
+
+``--quantize int8`` (static post-training quantization, calibrated on --calib-images training
+images) and ``--precision fp16`` (for GPU runtimes; the gate runs it on CPU) keep LayerNorm,
+Softmax and the decode head in fp32; their gate fails on an mIoU loss above --max-miou-drop
+points instead of on the agreement (docs/deployment.md).
 """
 import argparse
 import os.path as osp
@@ -49,6 +55,16 @@ def parse_args(argv=None):
     parser.add_argument('--threads', type=int, help='ONNX Runtime threads (default: all)')
     parser.add_argument('--verify-only', action='store_true',
                         help='do not export: run the parity gate on the existing --out file')
+    parser.add_argument('--quantize', choices=('int8', ), help='static INT8 quantization '
+                        '(ONNX Runtime, QDQ, per-channel weights)')
+    parser.add_argument('--calib-images', type=int, default=8,
+                        help='training images to calibrate --quantize on (default 8)')
+    parser.add_argument('--precision', choices=('fp32', 'fp16'), default='fp32',
+                        help='fp16: weights and activations in half precision for GPU '
+                        'runtimes (LayerNorm, Softmax and the decode head stay fp32)')
+    parser.add_argument('--max-miou-drop', type=float, default=0.5,
+                        help='int8 / fp16: largest mIoU loss (points) against PyTorch fp32 '
+                        'the gate accepts (default 0.5)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, e.g. '
                         'test_dataloader.dataset.data_root=PATH')
@@ -69,6 +85,12 @@ def parse_args(argv=None):
     if args.checkpoint and '://' not in args.checkpoint and not osp.isfile(args.checkpoint):
         parser.error(f'checkpoint {args.checkpoint!r} does not exist (--random-init exports '
                      'randomly initialised weights instead)')
+    if args.quantize and args.precision != 'fp32':
+        parser.error(f'--quantize {args.quantize} and --precision {args.precision} exclude '
+                     'each other')
+    if args.calib_images < 1:
+        parser.error('--calib-images must be at least 1')
+    args.precision = args.quantize or args.precision
     return args
 
 
@@ -78,21 +100,26 @@ def main(argv=None):
 
     import mmseg_ext  # noqa: F401  (registers modules, applies compat fixes)
     from mmseg_ext.apis import init_segmentor, load_config
-    from mmseg_ext.deploy import export_onnx, parity_gate, real_samples
+    from mmseg_ext.deploy import export_at_precision, parity_gate, real_samples
     cfg = load_config(args.config, args.cfg_options)
     model = init_segmentor(cfg, args.checkpoint or None)
     if args.random_init:
         print('--random-init: exporting randomly initialised (untrained) weights')
-    if not args.verify_only:
-        shape = args.shape or cfg.model.data_preprocessor.get('size') or (512, 512)
-        export_onnx(model, args.out, tuple(shape), args.dynamic, args.output)
-        kind = 'H x W free' if args.dynamic else f'{shape[0]} x {shape[1]}'
-        print(f'wrote {args.out} (input image [1, 3, {kind}], output {args.output})')
+    reduced = args.precision != 'fp32'
     gate_options = {} if args.min_agreement is None else \
         dict(min_agreement=args.min_agreement / 100)
     with tempfile.TemporaryDirectory() as workdir:
+        if not args.verify_only:
+            shape = args.shape or cfg.model.data_preprocessor.get('size') or (512, 512)
+            what = export_at_precision(model, cfg, args.out, tuple(shape), args.precision,
+                                       workdir, args.dynamic, args.output, args.calib_images)
+            kind = 'H x W free' if args.dynamic else f'{shape[0]} x {shape[1]}'
+            print(f'wrote {args.out} (input image [1, 3, {kind}], output {args.output}; '
+                  f'{what})')
         source, dataset = real_samples(cfg, args.num_images, workdir)
         report = parity_gate(model, args.out, dataset, source, args.num_images, args.threads,
+                             precision=args.precision,
+                             max_miou_drop=args.max_miou_drop if reduced else None,
                              **gate_options)
     print(report.summary())
     return 0 if report.passed else 1

@@ -1,12 +1,18 @@
-"""Convert SegFormer weights (official, HF transformers or mmseg 1.x) to mmseg_ext's layout.
+"""Convert SegFormer weights (official, HF transformers or mmseg 1.x) to mmseg_ext's layout,
+or publish ours in HF's format.
 
     python tools/model_converters/segformer_weights.py SRC DST --from {official,hf,mmseg}
+    python tools/model_converters/segformer_weights.py CKPT OUT_DIR --to hf --config CONFIG
 
 SRC is a .pth/.bin/.safetensors file or a directory written by ``save_pretrained``. DST loads
 with ``tools/test.py CONFIG DST`` and ``mmseg.apis.init_model``. Keys that cannot be mapped stop
 the conversion with their names; keys that are dropped on purpose (the ImageNet classifier
 ``head.*``, the official model's unused ``decode_head.conv_seg``) are listed.
 ImageNet MiT checkpoints (``mit_b*.pth``) need no conversion: ``init_cfg`` loads them as they are.
+
+``--to hf`` writes OUT_DIR for ``SegformerForSemanticSegmentation.from_pretrained``
+(config.json with id2label / label2id from the dataset's classes, model.safetensors) from a
+checkpoint of CONFIG (MiT backbone, AllMLPHead).
 """
 import argparse
 import os.path as osp
@@ -79,10 +85,23 @@ def convert(state, source):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('src', help='checkpoint file or save_pretrained directory')
-    parser.add_argument('dst', help='output .pth')
-    parser.add_argument('--from', dest='source', required=True, choices=['official', 'hf', 'mmseg'],
-                        help='layout of SRC: the official code, HF transformers or mmseg 1.x')
+    parser.add_argument('dst', help='output .pth (--to hf: output directory)')
+    direction = parser.add_mutually_exclusive_group(required=True)
+    direction.add_argument('--from', dest='source', choices=['official', 'hf', 'mmseg'],
+                           help='layout of SRC: the official code, HF transformers or mmseg 1.x')
+    direction.add_argument('--to', dest='target', choices=['hf'],
+                           help='publish SRC (our checkpoint of --config) in this format')
+    parser.add_argument('--config', help='with --to: the config SRC was trained with')
     args = parser.parse_args()
+    if args.target:
+        if not args.config:
+            parser.error('--to hf needs --config (the model\'s architecture and classes)')
+        from mmseg_ext.apis import init_segmentor
+        from mmseg_ext.models.segformer_hf import save_hf_segformer
+        model = init_segmentor(args.config, args.src)
+        config = save_hf_segformer(model, args.dst, model.dataset_meta['classes'])
+        print(f'wrote {args.dst} (SegformerForSemanticSegmentation, {config.num_labels} labels)')
+        return
     from mmseg_ext.compat import save_checkpoint_atomic
     state, dropped = convert(read_state_dict(args.src), args.source)
     for key, why in dropped:

@@ -323,6 +323,30 @@ def convert_hf_mit(state):
     return out
 
 
+def mit_to_hf(state):
+    """This module's keys -> HF ``SegformerModel`` keys (``segformer.encoder.*``; the fused
+    ``kv`` projection split into ``key`` and ``value``): the inverse of :func:`convert_hf_mit`."""
+    inverse = {ours: hf for hf, ours in _HF_BLOCK.items()}
+    out = {}
+    for key, value in state.items():
+        if m := re.fullmatch(r'stages\.(\d)\.patch_embed\.(proj|norm)\.(\w+)', key):
+            name = 'proj' if m[2] == 'proj' else 'layer_norm'
+            out[f'patch_embeddings.{m[1]}.{name}.{m[3]}'] = value
+        elif m := re.fullmatch(r'stages\.(\d)\.blocks\.(\d+)\.attn\.kv\.(\w+)', key):
+            k, v = value.chunk(2)
+            prefix = f'block.{m[1]}.{m[2]}.attention.self'
+            out[f'{prefix}.key.{m[3]}'], out[f'{prefix}.value.{m[3]}'] = k, v
+        elif (m := re.fullmatch(r'stages\.(\d)\.blocks\.(\d+)\.(.+)\.(\w+)', key)) and \
+                m[3] in inverse:
+            out[f'block.{m[1]}.{m[2]}.{inverse[m[3]]}.{m[4]}'] = value
+        elif m := re.fullmatch(r'stages\.(\d)\.norm\.(\w+)', key):
+            out[f'layer_norm.{m[1]}.{m[2]}'] = value
+        else:
+            raise KeyError(f'MiT key {key!r} has no HF SegformerModel counterpart (HF has only '
+                           'the efficient self-attention: MiT-LS stages do not convert)')
+    return {f'segformer.encoder.{k}': v for k, v in out.items()}
+
+
 def convert_mmseg_mit(state):
     """mmseg 1.x ``MixVisionTransformer`` keys (``layers.i.{0,1,2}``, fused in_proj)."""
     out = {}

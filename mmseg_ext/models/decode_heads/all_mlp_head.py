@@ -119,18 +119,34 @@ def convert_official_head(state):
     return out
 
 
+# HF SegformerDecodeHead key prefix -> AllMLPHead key prefix (both directions use it).
+_HF_HEAD_PREFIXES = [(f'linear_c.{i}.proj.', f'linear_c.{i}.') for i in range(4)] + [
+    ('linear_fuse.weight', 'linear_fuse.conv.weight'), ('batch_norm.', 'linear_fuse.bn.'),
+    ('classifier.', 'conv_seg.')]
+
+
+def _renamed(key, pairs):
+    return next((new + key[len(old):] for old, new in pairs if key.startswith(old)), None)
+
+
 def convert_hf_head(state):
     """HF ``SegformerDecodeHead`` keys (no prefix) -> AllMLPHead keys."""
     out = {}
     for key, value in state.items():
-        if m := re.fullmatch(r'linear_c\.(\d)\.proj\.(\w+)', key):
-            out[f'linear_c.{m[1]}.{m[2]}'] = value
-        elif key == 'linear_fuse.weight':
-            out['linear_fuse.conv.weight'] = value
-        elif key.startswith('batch_norm.'):
-            out[key.replace('batch_norm.', 'linear_fuse.bn.')] = value
-        elif key.startswith('classifier.'):
-            out[key.replace('classifier.', 'conv_seg.')] = value
-        else:
+        if (new := _renamed(key, _HF_HEAD_PREFIXES)) is None:
             raise KeyError(f'unexpected HF decode_head key {key!r}')
+        out[new] = value
+    return out
+
+
+def head_to_hf(state):
+    """AllMLPHead keys (no prefix) -> HF ``SegformerDecodeHead`` keys (``decode_head.*``): the
+    inverse of :func:`convert_hf_head`."""
+    inverse = [(ours, hf) for hf, ours in _HF_HEAD_PREFIXES]
+    out = {}
+    for key, value in state.items():
+        if (new := _renamed(key, inverse)) is None:
+            raise KeyError(f'AllMLPHead key {key!r} has no HF SegformerDecodeHead counterpart '
+                           '(HF\'s head is a 1x1 fuse conv without bias, BatchNorm and ReLU)')
+        out[f'decode_head.{new}'] = value
     return out
