@@ -3,8 +3,8 @@
 mmengine restores the optimizer and param scheduler states from the checkpoint, so a new
 learning rate or schedule given with ``--resume`` is silently ignored, while the config saved
 in the work dir shows the new values; a different model fails late (size mismatches, then the
-optimizer). Here the checkpoint's ``meta['config']`` (read as data) is compared with the new
-config before anything is built.
+optimizer). Here the config the checkpoint holds (``meta['cfg']``, read as data) is compared
+with the new config before anything is built.
 """
 import pickle
 
@@ -76,11 +76,12 @@ def check_resume_config(cfg, filename, checkpoint, new_schedule=False):
     ``new_schedule`` (``--resume-with-new-schedule``). Returns the optimizer / schedule
     differences that are to be applied."""
     meta = checkpoint.get('meta') or {}
-    if not meta.get('config'):
-        print_log(f"--resume: {filename} holds no config (meta['config']), so the config "
-                  'cannot be compared with it', logger='current')
+    text = meta.get('cfg') or meta.get('config')  # mmengine's Runner writes 'cfg'
+    if not text:
+        print_log(f"--resume: {filename} holds no config (meta['cfg']), so the config cannot "
+                  'be compared with it', logger='current')
         return []
-    old = checkpoint_config(meta['config'], filename)
+    old = checkpoint_config(text, filename)
     where = f'--resume from {filename} (iteration {meta.get("iter")})'
     model = config_differences(old, cfg, ['model'])
     if model:

@@ -7,10 +7,11 @@ from mmengine.optim import OptimWrapperDict
 from mmengine.registry import HOOKS
 
 
-def _optimizers(optim_wrapper):
+def _param_groups(optim_wrapper):
+    """Per optimizer, the groups its schedulers update (with mmengine's ``base_lr`` group)."""
     wrappers = optim_wrapper.values() if isinstance(optim_wrapper, OptimWrapperDict) else [
         optim_wrapper]
-    return [wrapper.optimizer for wrapper in wrappers]
+    return [wrapper.param_groups for wrapper in wrappers]
 
 
 def _schedulers(param_schedulers):
@@ -33,13 +34,12 @@ class NewScheduleOnResumeHook(Hook):
 
     def before_run(self, runner):
         # Built from the config, not yet overwritten by the checkpoint (load_or_resume is next).
-        self._groups = [[{k: v for k, v in group.items() if k != 'params'}
-                         for group in optimizer.param_groups]
-                        for optimizer in _optimizers(runner.optim_wrapper)]
+        self._groups = [[{k: v for k, v in group.items() if k != 'params'} for group in groups]
+                        for groups in _param_groups(runner.optim_wrapper)]
 
     def before_train(self, runner):
-        for optimizer, groups in zip(_optimizers(runner.optim_wrapper), self._groups):
-            for group, values in zip(optimizer.param_groups, groups):
+        for groups, saved in zip(_param_groups(runner.optim_wrapper), self._groups):
+            for group, values in zip(groups, saved):
                 group.update(values)
                 for key, value in values.items():  # schedulers start from the base values
                     if key.startswith('initial_'):
@@ -54,8 +54,7 @@ class NewScheduleOnResumeHook(Hook):
             for _ in range(steps):
                 for scheduler in stepped:
                     scheduler.step()
-        lrs = [group['lr'] for optimizer in _optimizers(runner.optim_wrapper)
-               for group in optimizer.param_groups]
+        lrs = [group['lr'] for groups in _param_groups(runner.optim_wrapper) for group in groups]
         runner.logger.info(f'--resume-with-new-schedule: optimizer and param schedulers from the '
                            f'config at iteration {runner.iter}; lr now {min(lrs):.4g}'
                            + (f' - {max(lrs):.4g}' if max(lrs) != min(lrs) else ''))
