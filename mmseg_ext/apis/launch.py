@@ -165,26 +165,30 @@ def _rank(launcher):
     return int(os.environ.get('RANK') or os.environ.get(launcher_rank) or 0)
 
 
-def _lock_work_dir(cfg):
-    """One training run per work dir (rank 0 holds ``work_dir/.train.lock`` until it exits);
-    then the temporary files of killed saves go."""
-    work_dir = cfg.get('work_dir')
-    if not work_dir or '://' in work_dir or _rank(cfg.get('launcher')) != 0:
+def _claim_work_dir(cfg, lock):
+    """With ``lock``, one training run per work dir (rank 0 holds ``work_dir/.train.lock`` until
+    it exits); then the temporary files that killed saves left go."""
+    work_dir = cfg.get('work_dir') or ''
+    if '://' in work_dir or _rank(cfg.get('launcher')) != 0:
         return
-    acquire_work_dir_lock(work_dir, log=lambda msg: print_log(msg, logger='current'))
-    for path in remove_stale_temp_checkpoints(work_dir):
-        print_log(f'removed {path}, left by an interrupted checkpoint save', logger='current')
+    if lock and work_dir:
+        acquire_work_dir_lock(work_dir, log=lambda msg: print_log(msg, logger='current'))
+    if osp.isdir(work_dir):
+        for path in remove_stale_temp_checkpoints(work_dir):
+            print_log(f'removed {path}, left by an interrupted checkpoint save',
+                      logger='current')
 
 
-def prepare_config(cfg, mode='train', new_schedule=False):
+def prepare_config(cfg, mode='train', new_schedule=False, lock=False):
     """Check ``cfg`` before a Runner is built from it, and complete it.
 
     ``mode`` ('train' or 'test') picks the data splits that are checked: a test run needs no
     training data. Checks the config keys (``env_cfg`` and evaluator options included), the
     data folders and, for segmentation, the files, classes and labels
     (``mmseg_ext.datasets.config_checks``, which also fills in and adds ``ValidateSegLabels``).
-    Training runs take the work dir's lock (removing the temporary files of killed saves) and
-    get ``NonFiniteLossHook`` and ``PreemptionHook``, epoch-based ones
+    Training runs remove the temporary files of killed saves (first taking the work dir's lock
+    with ``lock``, as :func:`build_runner` does) and get ``NonFiniteLossHook`` and
+    ``PreemptionHook``, epoch-based ones
     ``ResumableEpochBasedTrainLoop``, a warning for a schedule cut short, and a plain
     ``--resume`` decision: a checkpoint whose config differs from ``cfg`` is refused, or with
     ``new_schedule`` (``--resume-with-new-schedule``) its optimizer / schedule changes are
@@ -204,7 +208,7 @@ def prepare_config(cfg, mode='train', new_schedule=False):
         return None
     _add_training_hooks(cfg)
     _use_resumable_epoch_loop(cfg)
-    _lock_work_dir(cfg)
+    _claim_work_dir(cfg, lock)
     resume_from = _prepare_resume(cfg, new_schedule)
     for warning in schedule_length_warnings(cfg):
         print_log(warning, logger='current', level=logging.WARNING)
@@ -218,7 +222,7 @@ def build_runner(cfg, launcher='none', mode='train', new_schedule=False):
     cfg.launcher = launcher
     if launcher != 'none' and not torch.cuda.is_available():
         _setup_cpu_distributed(cfg)  # first: the resume check compares the model with BN
-    resume_from = prepare_config(cfg, mode, new_schedule)
+    resume_from = prepare_config(cfg, mode, new_schedule, lock=True)
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
     check_hook_arguments(runner)
     if resume_from is not None:
