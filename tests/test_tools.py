@@ -128,7 +128,7 @@ def test_a_clean_run_with_persistent_workers_exits_quietly(tmp_path, toy_ade20k)
     """2 persistent data loader workers are still alive at exit, when multiprocessing stops them
     with SIGTERM. PreemptionHook's worker handler re-raised it, and the trainer reported
     "DataLoader worker ... is killed by signal: Terminated" (3 of 3 such runs on the old code)."""
-    cfg = write_config(tmp_path, toy_ade20k, max_iters=1, num_workers=2)
+    cfg = write_config(tmp_path, toy_ade20k, max_iters=2, num_workers=2)
     proc = run_tool('tools/train.py', cfg, '--work-dir', str(tmp_path / 'w'), '--cfg-options',
                     'train_dataloader.persistent_workers=True',
                     'val_dataloader.persistent_workers=True')
