@@ -188,11 +188,11 @@ def prepare_config(cfg, mode='train', new_schedule=False, lock=False):
     (``mmseg_ext.datasets.config_checks``, which also fills in and adds ``ValidateSegLabels``).
     Training runs remove the temporary files of killed saves (first taking the work dir's lock
     with ``lock``, as :func:`build_runner` does) and get ``NonFiniteLossHook`` and
-    ``PreemptionHook``, epoch-based ones
-    ``ResumableEpochBasedTrainLoop``, a warning for a schedule cut short, and a plain
-    ``--resume`` decision: a checkpoint whose config differs from ``cfg`` is refused, or with
-    ``new_schedule`` (``--resume-with-new-schedule``) its optimizer / schedule changes are
-    applied. Returns ``(filename, checkpoint)`` of the checkpoint to resume from, or None.
+    ``PreemptionHook``, epoch-based ones ``ResumableEpochBasedTrainLoop``, a plain ``--resume``
+    decision (a checkpoint whose config differs from ``cfg`` is refused; with ``new_schedule``,
+    i.e. ``--resume-with-new-schedule``, optimizer / schedule changes are applied) and then a
+    warning for a schedule cut short. Returns ``(filename, checkpoint)`` of the checkpoint to
+    resume from, or None.
     """
     if mode not in ('train', 'test'):
         raise ValueError(f"mode must be 'train' or 'test', got {mode!r}")

@@ -6,8 +6,6 @@ in the work dir shows the new values; a different model fails late (size mismatc
 optimizer). Here the config the checkpoint holds (``meta['cfg']``, read as data) is compared
 with the new config before anything is built.
 """
-import pickle
-
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 
@@ -63,9 +61,9 @@ def read_resume_checkpoint(filename):
     resume; the pages are shared, not copied)."""
     try:
         return load_checkpoint_file(filename, mmap=True)
-    except (FileNotFoundError, pickle.UnpicklingError):
+    except FileNotFoundError:
         raise
-    except Exception as error:
+    except Exception as error:  # refused (crafted) or unreadable: name the file, as mmengine's
         raise CheckpointReadError(f'--resume: cannot read checkpoint {filename!r}: '
                                   f'{why_unreadable(filename, error)}') from error
 
@@ -76,12 +74,14 @@ def check_resume_config(cfg, filename, checkpoint, new_schedule=False):
     ``new_schedule`` (``--resume-with-new-schedule``). Returns the optimizer / schedule
     differences that are to be applied."""
     meta = checkpoint.get('meta') or {}
-    text = meta.get('cfg') or meta.get('config')  # mmengine's Runner writes 'cfg'
-    if not text:
+    # mmengine's Runner writes 'cfg'; its resume reads 'config' (a crafted one is refused here)
+    configs = {key: checkpoint_config(meta[key], filename) for key in ('cfg', 'config')
+               if meta.get(key)}
+    if not configs:
         print_log(f"--resume: {filename} holds no config (meta['cfg']), so the config cannot "
                   'be compared with it', logger='current')
         return []
-    old = checkpoint_config(text, filename)
+    old = configs.get('cfg', configs.get('config'))
     where = f'--resume from {filename} (iteration {meta.get("iter")})'
     model = config_differences(old, cfg, ['model'])
     if model:
