@@ -106,6 +106,11 @@ def check_env_cfg(cfg):
         raise unknown_keys_error('env_cfg.mp_cfg', unknown, mp_keys, 'set_multi_processing')
 
 
+# Evaluator keys that are not metric arguments: the registry's, and ``keep_results``, which
+# mmseg's tools/test.py (and ours, for --out) sets on IoUMetric, which ignores it.
+TOOL_EVALUATOR_KEYS = ('type', '_scope_', 'keep_results')
+
+
 def check_evaluator_arguments(cfg, keys):
     """Raise on evaluator options that the metric class does not take (``iou_metric`` for
     IoUMetric's ``iou_metrics``): mmseg's metrics swallow unknown keywords. ``keys`` are the
@@ -127,7 +132,7 @@ def check_evaluator_arguments(cfg, keys):
             if not isinstance(metric_type, type):
                 continue  # an unknown type fails in the registry, naming it
             known = init_arguments(metric_type)
-            unknown = [k for k in metric if k not in known and k not in ('type', '_scope_')]
+            unknown = [k for k in metric if k not in known and k not in TOOL_EVALUATOR_KEYS]
             if unknown:
                 raise unknown_keys_error(where, unknown, known, metric_type.__name__)
 

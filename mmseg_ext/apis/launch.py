@@ -220,9 +220,9 @@ def build_runner(cfg, launcher='none', mode='train', new_schedule=False):
     CPUs, after :func:`prepare_config`; hook arguments, and the weights a ``--resume`` will
     load, are checked once the Runner exists."""
     cfg.launcher = launcher
-    if launcher != 'none' and not torch.cuda.is_available():
-        _setup_cpu_distributed(cfg)  # first: the resume check compares the model with BN
     resume_from = prepare_config(cfg, mode, new_schedule, lock=True)
+    if launcher != 'none' and not torch.cuda.is_available():
+        _setup_cpu_distributed(cfg)
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
     check_hook_arguments(runner)
     if resume_from is not None:

@@ -22,7 +22,14 @@ SHOWN = 5  # differing keys listed in an error
 LOADER_ONLY = {'num_workers', 'persistent_workers', 'pin_memory', 'prefetch_factor', 'data_root'}
 
 
+# Norm layers with the same weights: CPU-distributed runs turn SyncBN into BN (launch.py), and
+# mmengine does so in single-process runs.
+SAME_WEIGHTS = {'SyncBN': 'BN', 'MMSyncBN': 'BN'}
+
+
 def _flatten(value, prefix, out):
+    if isinstance(value, str) and prefix.endswith('norm_cfg.type'):
+        value = SAME_WEIGHTS.get(value, value)
     if isinstance(value, dict) and value:
         for key, item in value.items():
             _flatten(item, f'{prefix}.{key}', out)
