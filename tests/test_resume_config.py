@@ -54,8 +54,9 @@ def _resume(tmp_path, small_data, options=None, new_schedule=False):
 
 
 def test_an_unchanged_config_resumes(tmp_path, small_data):
-    """Loader settings and the training length may change; nothing is refused or rebuilt."""
-    path = _trained_checkpoint(tmp_path, small_data)
+    """Loader settings and the training length may change, and a checkpoint of a CPU-distributed
+    run (SyncBN written as BN) fits; nothing is refused or rebuilt."""
+    path = _trained_checkpoint(tmp_path, small_data, {'model.decode_head.norm_cfg.type': 'BN'})
     cfg, (filename, checkpoint) = _resume(
         tmp_path, small_data, {'train_dataloader.num_workers': 0, 'train_cfg.max_iters': 9})
     assert filename == path and checkpoint['meta']['iter'] == 2

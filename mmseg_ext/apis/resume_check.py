@@ -28,7 +28,7 @@ SAME_WEIGHTS = {'SyncBN': 'BN', 'MMSyncBN': 'BN'}
 
 
 def _flatten(value, prefix, out):
-    if isinstance(value, str) and prefix.endswith('norm_cfg.type'):
+    if isinstance(value, str) and prefix.endswith('.type'):
         value = SAME_WEIGHTS.get(value, value)
     if isinstance(value, dict) and value:
         for key, item in value.items():
