@@ -1,6 +1,7 @@
 """Fail early, clearly, and lose nothing (issue 14): NaN / inf losses, checkpoints that do not
 fit or cannot be read, atomic saves, --resume without a checkpoint, misspelled hook keys, and
 --help of every tool."""
+import errno
 import glob
 import importlib.util
 import json
@@ -147,6 +148,72 @@ def test_temporary_files_of_killed_saves_are_removed_at_the_next_start(
     prepare_config(cfg, 'train')
     assert os.listdir(work) == ['iter_1.pth']
     assert any('.tmp-3f2a.pth, left by an interrupted checkpoint save' in m for m in messages)
+
+
+def _enospc(*args, **kwargs):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def _torch_writer_enospc(obj, f, *args, **kwargs):
+    """torch.save on a full disk: the writer's RuntimeError, the OSError chained."""
+    f.write(b'PK partial')
+    try:
+        _enospc()
+    except OSError as error:
+        raise RuntimeError('[enforce fail at inline_container.cc:672] . unexpected pos 64 vs '
+                           '0') from error
+
+
+@pytest.mark.parametrize('failing_save', [_enospc, _torch_writer_enospc])
+def test_a_full_disk_names_the_checkpoint(tmp_path, monkeypatch, failing_save):
+    """The error says 'no space left on device' and names the file; the previous checkpoint
+    and no temporary file remain."""
+    from mmseg_ext.compat.checkpoint import _atomic_save_checkpoint
+    target = tmp_path / 'iter_2.pth'
+    target.write_bytes(b'previous')
+    monkeypatch.setattr(torch, 'save', failing_save)
+    with pytest.raises(OSError) as error:
+        _atomic_save_checkpoint(None)(dict(a=torch.zeros(1)), str(target))
+    assert error.value.errno == errno.ENOSPC
+    assert 'no space left on device' in str(error.value) and str(target) in str(error.value)
+    assert os.listdir(tmp_path) == ['iter_2.pth'] and target.read_bytes() == b'previous'
+
+
+def test_ctrl_c_while_the_config_is_dumped_stays_a_keyboard_interrupt(tmp_path, monkeypatch):
+    """mmengine formats the dump with yapf inside a bare except: Ctrl-C there became
+    'SyntaxError: Failed to format the config file'. Real formatting errors keep that error."""
+    import mmengine.config.config as config_module
+    from mmengine.config import Config
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(config_module, 'FormatCode', interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        Config(dict(a=1)).dump(str(tmp_path / 'cfg.py'))
+    monkeypatch.setattr(config_module, 'FormatCode', _enospc)
+    with pytest.raises(SyntaxError, match='Failed to format the config file'):
+        Config(dict(a=1)).dump(str(tmp_path / 'cfg.py'))
+
+
+@pytest.mark.parametrize('mode,option,message', [
+    ('train', {'env_cfg.cudnn_benchmak': True},
+     "env_cfg: unknown keys 'cudnn_benchmak' (did you mean 'cudnn_benchmark'?)"),
+    ('train', {'env_cfg.mp_cfg.opencv_num_thread': 0},
+     "env_cfg.mp_cfg: unknown keys 'opencv_num_thread' (did you mean 'opencv_num_threads'?)"),
+    ('train', {'val_evaluator.iou_metric': ['mDice']},
+     "val_evaluator: unknown keys 'iou_metric' (did you mean 'iou_metrics'?). IoUMetric takes:"),
+    ('test', {'test_evaluator.nan_to_nums': 0},
+     "test_evaluator: unknown keys 'nan_to_nums' (did you mean 'nan_to_num'?)"),
+])
+def test_misspelled_env_and_evaluator_keys_fail_before_training(tmp_path, small_data, mode,
+                                                                option, message):
+    from mmseg_ext.apis import load_config, prepare_config
+    cfg = load_config(custom_config(tmp_path, data_root=repr(small_data), classes=CLASSES),
+                      option)
+    cfg.work_dir = str(tmp_path / 'work')
+    with pytest.raises(KeyError, match=re.escape(message)):
+        prepare_config(cfg, mode)
 
 
 def test_unreadable_checkpoints_are_named(tmp_path):

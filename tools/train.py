@@ -20,6 +20,10 @@ def parse_args():
     parser.add_argument('--resume', action='store_true',
                         help='resume from the latest checkpoint in the work_dir (its '
                         'last_checkpoint file); without one, training starts from scratch')
+    parser.add_argument('--resume-with-new-schedule', action='store_true',
+                        help='with --resume: apply the config\'s optimizer settings (lr, ...) and '
+                        'param_scheduler from the resumed iteration on, where they differ from '
+                        'the checkpoint\'s (without it such a difference is refused)')
     parser.add_argument('--amp', action='store_true',
                         help='enable automatic-mixed-precision training')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
@@ -29,6 +33,8 @@ def parse_args():
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0,
                         help='process rank on this node (set by the launcher)')
     args = parser.parse_args()
+    if args.resume_with_new_schedule and not args.resume:
+        parser.error('--resume-with-new-schedule needs --resume')
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
 
@@ -55,7 +61,8 @@ def main():
             cfg.optim_wrapper.type = 'AmpOptimWrapper'
             cfg.optim_wrapper.loss_scale = 'dynamic'
     cfg.resume = args.resume
-    build_runner(cfg, args.launcher, mode='train').train()
+    build_runner(cfg, args.launcher, mode='train',
+                 new_schedule=args.resume_with_new_schedule).train()
 
 
 if __name__ == '__main__':

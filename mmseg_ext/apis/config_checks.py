@@ -51,6 +51,32 @@ def check_top_level_keys(cfg):
         raise KeyError('config: ' + '; '.join(problems))
 
 
+def unknown_keys_error(where, keys, known, owner):
+    """A ``KeyError`` for ``keys`` that ``owner`` does not take, each with its closest known key
+    (difflib), listing what ``owner`` takes."""
+    hints = []
+    for key in keys:
+        close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+        hints.append(f'{key!r}' + (f' (did you mean {close[0]!r}?)' if close else ''))
+    return KeyError(f'{where}: unknown keys {", ".join(hints)}. {owner} takes: '
+                    f'{", ".join(known)}')
+
+
+def init_arguments(cls):
+    """The keyword arguments ``cls(...)`` accepts: its ``__init__`` parameters and, while an
+    ``__init__`` takes ``**kwargs``, those of its base classes."""
+    known = []
+    for klass in cls.__mro__:
+        if '__init__' not in vars(klass) or klass is object:
+            continue
+        params = inspect.signature(klass.__init__).parameters.values()
+        known += [p.name for p in params if p.name != 'self' and p.name not in known
+                  and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        if not any(p.kind == p.VAR_KEYWORD for p in params):
+            break
+    return known
+
+
 def check_hook_arguments(runner):
     """Raise if ``CheckpointHook`` got keys it would only reject at its first save."""
     from mmengine.hooks import CheckpointHook
@@ -58,12 +84,57 @@ def check_hook_arguments(runner):
         if isinstance(hook, CheckpointHook) and hook.args:
             known = [p for p in inspect.signature(CheckpointHook.__init__).parameters
                      if p not in ('self', 'kwargs')]
-            hints = []
-            for key in hook.args:
-                close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-                hints.append(f'{key!r}' + (f' (did you mean {close[0]!r}?)' if close else ''))
-            raise KeyError(f'default_hooks.checkpoint: unknown keys {", ".join(hints)}. '
-                           f'CheckpointHook takes: {", ".join(known)}')
+            raise unknown_keys_error('default_hooks.checkpoint', hook.args, known,
+                                     'CheckpointHook')
+
+
+# The env_cfg keys mmengine's Runner reads (Runner.setup_env); mmseg_ext reads no others.
+ENV_CFG_KEYS = ('cudnn_benchmark', 'mp_cfg', 'dist_cfg', 'resource_limit')
+
+
+def check_env_cfg(cfg):
+    """Raise on ``env_cfg`` keys (and ``env_cfg.mp_cfg`` keys) that nothing reads."""
+    from mmengine.utils.dl_utils import set_multi_processing
+    env_cfg = cfg.get('env_cfg') or {}
+    unknown = [key for key in env_cfg if key not in ENV_CFG_KEYS]
+    if unknown:
+        raise unknown_keys_error('env_cfg', unknown, list(ENV_CFG_KEYS), "mmengine's Runner")
+    mp_keys = [p for p in inspect.signature(set_multi_processing).parameters
+               if p != 'distributed']
+    unknown = [key for key in env_cfg.get('mp_cfg') or {} if key not in mp_keys]
+    if unknown:
+        raise unknown_keys_error('env_cfg.mp_cfg', unknown, mp_keys, 'set_multi_processing')
+
+
+# Evaluator keys that are not metric arguments: the registry's, and ``keep_results``, which
+# mmseg's tools/test.py (and ours, for --out) sets on IoUMetric, which ignores it.
+TOOL_EVALUATOR_KEYS = ('type', '_scope_', 'keep_results')
+
+
+def check_evaluator_arguments(cfg, keys):
+    """Raise on evaluator options that the metric class does not take (``iou_metric`` for
+    IoUMetric's ``iou_metrics``): mmseg's metrics swallow unknown keywords. ``keys`` are the
+    evaluator keys the run uses (``val_evaluator``, ``test_evaluator``)."""
+    from mmengine.registry import METRICS
+    for key in keys:
+        metrics = cfg.get(key) or []
+        if isinstance(metrics, dict):  # an Evaluator's dict, or one metric
+            metrics = metrics.get('metrics', metrics)
+        if isinstance(metrics, dict):
+            metrics = [metrics]
+        for i, metric in enumerate(metrics):
+            where = f'{key}.{i}' if len(metrics) > 1 else key
+            metric_type = metric.get('type')
+            if isinstance(metric_type, str):
+                scope = metric.get('_scope_', cfg.get('default_scope'))
+                with METRICS.switch_scope_and_registry(scope) as registry:
+                    metric_type = registry.get(metric_type)
+            if not isinstance(metric_type, type):
+                continue  # an unknown type fails in the registry, naming it
+            known = init_arguments(metric_type)
+            unknown = [k for k in metric if k not in known and k not in TOOL_EVALUATOR_KEYS]
+            if unknown:
+                raise unknown_keys_error(where, unknown, known, metric_type.__name__)
 
 
 def schedule_length_warnings(cfg):

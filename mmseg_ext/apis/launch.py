@@ -24,12 +24,16 @@ from ..compat.checkpoint import remove_stale_temp_checkpoints
 from ..compat.mmpretrain import require_mmpretrain
 from ..datasets.classification_data import check_classification_data
 from ..datasets.config_checks import SPLITS, check_seg_datasets, type_name
+from ..utils.work_dir_lock import acquire_work_dir_lock
 from .config_checks import (
     check_data_roots,
+    check_env_cfg,
+    check_evaluator_arguments,
     check_hook_arguments,
     check_top_level_keys,
     schedule_length_warnings,
 )
+from .resume_check import check_resume_config, check_resume_weights, read_resume_checkpoint
 
 TRAINING_HOOKS = ('NonFiniteLossHook', 'PreemptionHook')
 
@@ -129,10 +133,12 @@ def _use_resumable_epoch_loop(cfg):
         train_cfg['type'] = 'ResumableEpochBasedTrainLoop'
 
 
-def _prepare_resume(cfg):
-    """Say plainly when ``--resume`` finds nothing, instead of mmengine's 'resumed ... None'."""
+def _prepare_resume(cfg, new_schedule):
+    """Say plainly when ``--resume`` finds nothing, instead of mmengine's 'resumed ... None';
+    otherwise compare the config with the checkpoint's (``resume_check``). Returns
+    ``(filename, checkpoint)`` of the checkpoint to resume from, or None."""
     if not cfg.get('resume') or cfg.get('load_from'):
-        return
+        return None
     work_dir = cfg.get('work_dir') or ''
     latest = find_latest_checkpoint(work_dir) if osp.isdir(work_dir) else None
     if latest is None:
@@ -140,52 +146,85 @@ def _prepare_resume(cfg):
                   'last_checkpoint file): training starts from scratch.', logger='current',
                   level=logging.WARNING)
         cfg.resume = False
-    elif '://' not in latest and not osp.isfile(latest):
+        return None
+    if '://' in latest:
+        return None
+    if not osp.isfile(latest):
         raise FileNotFoundError(f'--resume: {osp.join(work_dir, "last_checkpoint")} names '
                                 f'{latest}, which does not exist')
+    checkpoint = read_resume_checkpoint(latest)
+    if check_resume_config(cfg, latest, checkpoint, new_schedule):
+        cfg.custom_hooks = list(cfg.get('custom_hooks') or []) + [
+            dict(type='NewScheduleOnResumeHook')]
+    return latest, checkpoint
 
 
-def _remove_stale_temp_files(cfg):
+def _rank(launcher):
+    """This process's global rank, also before mmengine sets ``RANK`` (Slurm, MPI on GPUs)."""
+    launcher_rank = {'slurm': 'SLURM_PROCID', 'mpi': 'OMPI_COMM_WORLD_RANK'}.get(launcher, 'RANK')
+    return int(os.environ.get('RANK') or os.environ.get(launcher_rank) or 0)
+
+
+def _claim_work_dir(cfg, lock):
+    """With ``lock``, one training run per work dir (rank 0 holds ``work_dir/.train.lock`` until
+    it exits); then the temporary files that killed saves left go."""
     work_dir = cfg.get('work_dir') or ''
-    if int(os.environ.get('RANK', '0')) == 0 and osp.isdir(work_dir):
+    if '://' in work_dir or _rank(cfg.get('launcher')) != 0:
+        return
+    if lock and work_dir:
+        acquire_work_dir_lock(work_dir, log=lambda msg: print_log(msg, logger='current'))
+    if osp.isdir(work_dir):
         for path in remove_stale_temp_checkpoints(work_dir):
-            print_log(f'removed {path}, left by an interrupted checkpoint save', logger='current')
+            print_log(f'removed {path}, left by an interrupted checkpoint save',
+                      logger='current')
 
 
-def prepare_config(cfg, mode='train'):
+def prepare_config(cfg, mode='train', new_schedule=False, lock=False):
     """Check ``cfg`` before a Runner is built from it, and complete it.
 
     ``mode`` ('train' or 'test') picks the data splits that are checked: a test run needs no
-    training data. Checks the config keys, the data folders and, for segmentation, the files,
-    classes and labels (``mmseg_ext.datasets.config_checks``, which also fills in and adds
-    ``ValidateSegLabels``). Training runs get ``NonFiniteLossHook`` and ``PreemptionHook``,
-    epoch-based ones ``ResumableEpochBasedTrainLoop``, a warning for a schedule cut short, a
-    plain ``--resume`` decision and no temporary files of killed saves.
+    training data. Checks the config keys (``env_cfg`` and evaluator options included), the
+    data folders and, for segmentation, the files, classes and labels
+    (``mmseg_ext.datasets.config_checks``, which also fills in and adds ``ValidateSegLabels``).
+    Training runs remove the temporary files of killed saves (first taking the work dir's lock
+    with ``lock``, as :func:`build_runner` does) and get ``NonFiniteLossHook`` and
+    ``PreemptionHook``, epoch-based ones ``ResumableEpochBasedTrainLoop``, a plain ``--resume``
+    decision (a checkpoint whose config differs from ``cfg`` is refused; with ``new_schedule``,
+    i.e. ``--resume-with-new-schedule``, optimizer / schedule changes are applied) and then a
+    warning for a schedule cut short. Returns ``(filename, checkpoint)`` of the checkpoint to
+    resume from, or None.
     """
     if mode not in ('train', 'test'):
         raise ValueError(f"mode must be 'train' or 'test', got {mode!r}")
     splits = _splits(cfg, mode)
     check_top_level_keys(cfg)
+    check_env_cfg(cfg)
+    check_evaluator_arguments(cfg, [f'{split}_evaluator' for split in splits if split != 'train'])
     check_data_roots(cfg, splits)
     if cfg.get('default_scope') == 'mmpretrain':
         check_classification_data(cfg, [SPLITS[split] for split in splits])
     _check_seg_data(cfg, splits)
-    if mode == 'train':
-        _add_training_hooks(cfg)
-        _use_resumable_epoch_loop(cfg)
-        for warning in schedule_length_warnings(cfg):
-            print_log(warning, logger='current', level=logging.WARNING)
-        _prepare_resume(cfg)
-        _remove_stale_temp_files(cfg)
+    if mode != 'train':
+        return None
+    _add_training_hooks(cfg)
+    _use_resumable_epoch_loop(cfg)
+    _claim_work_dir(cfg, lock)
+    resume_from = _prepare_resume(cfg, new_schedule)
+    for warning in schedule_length_warnings(cfg):
+        print_log(warning, logger='current', level=logging.WARNING)
+    return resume_from
 
 
-def build_runner(cfg, launcher='none', mode='train'):
+def build_runner(cfg, launcher='none', mode='train', new_schedule=False):
     """Build the Runner for ``cfg`` (segmentation, panoptic or classification) on GPUs or
-    CPUs, after :func:`prepare_config`; hook arguments are checked once the hooks exist."""
+    CPUs, after :func:`prepare_config`; hook arguments, and the weights a ``--resume`` will
+    load, are checked once the Runner exists."""
     cfg.launcher = launcher
-    prepare_config(cfg, mode)
+    resume_from = prepare_config(cfg, mode, new_schedule, lock=True)
     if launcher != 'none' and not torch.cuda.is_available():
         _setup_cpu_distributed(cfg)
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
     check_hook_arguments(runner)
+    if resume_from is not None:
+        check_resume_weights(runner, *resume_from)
     return runner

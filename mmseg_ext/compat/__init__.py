@@ -13,6 +13,8 @@ See docs/compat.md. Importing :mod:`mmseg_ext` applies them once:
   ``weights_only=False``.
 * :func:`make_checkpoint_errors_name_the_file` makes an unreadable (truncated, foreign) checkpoint
   fail with an error that names the file.
+* :func:`make_config_dump_keep_interrupts` keeps a Ctrl-C during a config dump a
+  KeyboardInterrupt (mmengine turns it into ``SyntaxError: Failed to format the config file``).
 * :func:`patch_cityscapes_evaluation` lets the official Cityscapes evaluation run on numpy >= 2.4.
 * :func:`prepare_mmpretrain_import` lets mmpretrain 1.2.0 import on the pinned stack (without the
   ``importlib_metadata`` backport, and with its multimodal models, which current transformers
@@ -28,6 +30,7 @@ from .checkpoint import (
     save_checkpoint_atomic,
 )
 from .cityscapes import patch_cityscapes_evaluation
+from .config_dump import make_config_dump_keep_interrupts
 from .mmpretrain import prepare_mmpretrain_import
 
 prepare_mmpretrain_import()
@@ -36,9 +39,11 @@ make_checkpoint_saving_atomic()
 make_checkpoint_errors_name_the_file()
 make_resume_read_config_as_data()
 make_mmengine_load_weights_only()
+make_config_dump_keep_interrupts()
 patch_cityscapes_evaluation()
 
 __all__ = ['allow_mmengine_checkpoint_types', 'load_checkpoint_file',
            'make_checkpoint_errors_name_the_file', 'make_checkpoint_saving_atomic',
+           'make_config_dump_keep_interrupts',
            'make_mmengine_load_weights_only', 'make_resume_read_config_as_data',
            'patch_cityscapes_evaluation', 'prepare_mmpretrain_import', 'save_checkpoint_atomic']

@@ -11,10 +11,12 @@ import ast
 import codecs
 import collections
 import contextlib
+import errno
 import glob
 import os
 import os.path as osp
 import pickle
+import re
 import uuid
 import zipfile
 
@@ -158,6 +160,18 @@ def parse_config_text(text):
     return result
 
 
+def checkpoint_config(text, filename):
+    """:func:`parse_config_text` of the ``meta['config']`` of checkpoint ``filename``; refuses
+    the checkpoint (``pickle.UnpicklingError`` naming the file) if the text is not a plain dump."""
+    try:
+        return parse_config_text(text)
+    except (SyntaxError, ValueError) as error:
+        raise pickle.UnpicklingError(
+            f"refusing to resume from {filename!r}: its meta['config'] is not a plain config "
+            f'dump ({error}), and it is never executed. The checkpoint was crafted or '
+            'corrupted') from error
+
+
 @contextlib.contextmanager
 def _config_text_read_as_data(filename):
     """Within ``Runner.resume``, ``Config.fromstring`` reads the checkpoint's config text with
@@ -166,13 +180,7 @@ def _config_text_read_as_data(filename):
     original = Config.__dict__['fromstring']
 
     def fromstring(cls, cfg_str, file_format):
-        try:
-            return Config(parse_config_text(cfg_str))
-        except (SyntaxError, ValueError) as error:
-            raise pickle.UnpicklingError(
-                f"refusing to resume from {filename!r}: its meta['config'] is not a plain config "
-                f'dump ({error}), and it is never executed. The checkpoint was crafted or '
-                'corrupted') from error
+        return Config(checkpoint_config(cfg_str, filename))
 
     Config.fromstring = classmethod(fromstring)
     try:
@@ -197,26 +205,48 @@ def make_resume_read_config_as_data():
 
 
 TEMP_PREFIX = '.tmp-'
+_TEMP_NAME = re.compile(r'\.tmp-(\d+)-[0-9a-f]+\.pth')
+# errno values that mean the disk (or the user's quota) is full.
+_DISK_FULL = {errno.ENOSPC: 'no space left on device', errno.EDQUOT: 'disk quota exceeded'}
+
+
+def _disk_full(error):
+    """The errno if ``error`` or an exception chained to it says the disk is full, else None
+    (torch's writer raises ``RuntimeError: ... unexpected pos`` with the OSError chained)."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, OSError) and error.errno in _DISK_FULL:
+            return error.errno
+        error = error.__cause__ or error.__context__
+    return None
 
 
 def save_checkpoint_atomic(checkpoint, filename):
     """``torch.save`` to a temporary file next to ``filename``, synced, then renamed over it: an
     interrupted save never leaves a truncated file, and the file gets the umask's permissions
     (a plain exclusive open, not mkstemp's 0600). Runner checkpoints and the converters in
-    tools/model_converters/ are written this way."""
+    tools/model_converters/ are written this way. The temporary name holds the process id
+    (``.tmp-<pid>-<random>.pth``), so that only the files of dead processes count as stale. A
+    full disk raises ``OSError(ENOSPC)`` naming ``filename``."""
     directory = osp.dirname(osp.abspath(filename))
     os.makedirs(directory, exist_ok=True)
-    tmp = osp.join(directory, f'{TEMP_PREFIX}{uuid.uuid4().hex}.pth')
+    tmp = osp.join(directory, f'{TEMP_PREFIX}{os.getpid()}-{uuid.uuid4().hex}.pth')
     try:
         with open(tmp, 'xb') as f:
             torch.save(checkpoint, f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, filename)
-    except BaseException:
+    except BaseException as error:
         if osp.exists(tmp):
             os.remove(tmp)
-        raise
+        code = _disk_full(error)
+        if code is None:
+            raise
+        raise OSError(code, f'{_DISK_FULL[code]}: saving checkpoint {filename} failed (the '
+                            f'partial file was removed). Free space in {directory} or train '
+                            'with another --work-dir, then continue with --resume') from error
 
 
 def _atomic_save_checkpoint(original):
@@ -231,13 +261,19 @@ def _atomic_save_checkpoint(original):
 
 
 def remove_stale_temp_checkpoints(directory):
-    """Delete the temporary files of saves that a killed run left in ``directory``.
-
-    Call it when a run starts, before it saves anything; returns the removed paths.
+    """Delete the temporary files that killed saves left in ``directory``: those whose process
+    (the pid in the name) is gone, and those of the older ``.tmp-<random>.pth`` names. The
+    caller holds the work dir's lock, so no other training run saves there. Call it when a run
+    starts, before it saves anything; returns the removed paths.
     """
-    stale = sorted(glob.glob(osp.join(glob.escape(directory), f'{TEMP_PREFIX}*.pth')))
-    for path in stale:
+    from ..utils.work_dir_lock import pid_alive
+    stale = []
+    for path in sorted(glob.glob(osp.join(glob.escape(directory), f'{TEMP_PREFIX}*.pth'))):
+        owner = _TEMP_NAME.fullmatch(osp.basename(path))
+        if owner and int(owner[1]) != os.getpid() and pid_alive(int(owner[1])):
+            continue  # another process on this machine is writing it
         os.remove(path)
+        stale.append(path)
     return stale
 
 
@@ -252,7 +288,8 @@ class CheckpointReadError(RuntimeError):
     """A checkpoint file exists but cannot be read; the message names the file and why."""
 
 
-def _why_unreadable(filename, error):
+def why_unreadable(filename, error):
+    """Why ``torch.load`` failed on ``filename``, in words (empty, truncated, not a checkpoint)."""
     if '://' in str(filename) or not osp.isfile(filename):
         return str(error)
     if osp.getsize(filename) == 0:
@@ -298,7 +335,7 @@ def make_checkpoint_errors_name_the_file():
             raise
         except Exception as error:
             raise CheckpointReadError(
-                f'cannot read checkpoint {filename!r}: {_why_unreadable(filename, error)}'
+                f'cannot read checkpoint {filename!r}: {why_unreadable(filename, error)}'
             ) from error
 
     load_checkpoint.__wrapped__ = original

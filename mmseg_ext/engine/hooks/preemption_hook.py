@@ -20,16 +20,20 @@ class TrainingPreempted(SystemExit):
     """Raised after the checkpoint is written: exits the process with the requeue code."""
 
 
-# Shared with the data loader workers (forked after it is made): 1 once the trainer is done,
-# from then on the workers end on SIGTERM as usual (the trainer stops them with it at exit).
+# Shared with the data loader workers (forked after it is made): 1 once the trainer is done;
+# from then on a worker that gets one of the signals exits at once, quietly (the trainer, or
+# multiprocessing's exit handler, stops workers still alive at exit with SIGTERM).
 _TRAINER_DONE = multiprocessing.Value('b', 0, lock=False)
 atexit.register(setattr, _TRAINER_DONE, 'value', 1)
 
 
 def _worker_signal(signum, frame):
+    """Ignore the signal while the trainer runs; afterwards exit with status 0, as PyTorch's own
+    worker handler does when its parent terminates it. Dying of the signal instead makes the
+    trainer's SIGCHLD handler report "DataLoader worker ... is killed by signal: Terminated" at
+    every exit that still has workers (persistent ones)."""
     if _TRAINER_DONE.value:
-        signal.signal(signum, signal.SIG_DFL)
-        os.kill(os.getpid(), signum)
+        os._exit(0)
 
 
 def _leave_signals_to_the_trainer(signals):
