@@ -51,12 +51,12 @@ def main():
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
     if args.amp:
-        if cfg.optim_wrapper.type == 'AmpOptimWrapper':
+        wrapper_type = cfg.optim_wrapper.get('type', 'OptimWrapper')  # mmengine's default
+        if wrapper_type == 'AmpOptimWrapper':
             print_log('AMP training is already enabled in your config.', logger='current',
                       level=logging.WARNING)
-        elif cfg.optim_wrapper.type != 'OptimWrapper':
-            raise ValueError('--amp needs optim_wrapper.type OptimWrapper, got '
-                             f'{cfg.optim_wrapper.type}')
+        elif wrapper_type != 'OptimWrapper':
+            raise ValueError(f'--amp needs optim_wrapper.type OptimWrapper, got {wrapper_type}')
         else:
             cfg.optim_wrapper.type = 'AmpOptimWrapper'
             cfg.optim_wrapper.loss_scale = 'dynamic'

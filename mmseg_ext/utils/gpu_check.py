@@ -123,11 +123,6 @@ TRAIN_CASES = {
     'ls_char_lm': ('configs/ls_transformer/ls-char-lm_toy-text.py', 'iters'),
     'classifier': ('configs/ls_transformer/vil-ls-small_toy-in1k.py', 'epoch'),
 }
-#: family -> further options. mmpretrain's schedules leave optim_wrapper.type to mmengine's
-#: default, and tools/train.py --amp reads it (AttributeError without it).
-TRAIN_EXTRA = {'classifier': ['optim_wrapper.type=OptimWrapper']}
-
-
 def check_steps(dry_run: bool, port: int) -> list:
     """The check's steps; ``dry_run``: the tiniest settings, on CPU."""
     tools = REPO / 'tools'
@@ -161,8 +156,7 @@ def check_steps(dry_run: bool, port: int) -> list:
                           90, parse_fps))
     for family, (config, loop) in TRAIN_CASES.items():
         steps.append(Step(f'train_{family}', [tools / 'train.py', REPO / config,
-                                              *train_options(family, loop, dry_run),
-                                              *TRAIN_EXTRA.get(family, [])],
+                                              *train_options(family, loop, dry_run)],
                           240, parse_train))
     device = 'cpu' if dry_run else 'cuda'
     steps += [
