@@ -1,7 +1,9 @@
 import os
 import os.path as osp
+import resource
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -40,3 +42,64 @@ def run_tool(*args, env=None, check=True, timeout=900):
         raise AssertionError(f'{cmd} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n'
                              f'{proc.stderr[-4000:]}')
     return proc
+
+
+_PHASE_CPU = pytest.StashKey[dict]()
+
+
+def pytest_addoption(parser):
+    parser.addoption('--cpu-durations', type=int, default=None, metavar='N',
+                     help='print the N tests that used the most CPU time (the test process and '
+                          'its finished children; setup, call and teardown) and the total')
+
+
+def _cpu_seconds():
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
+def _timed_phase(item, when):
+    start = _cpu_seconds()
+    yield
+    item.stash.setdefault(_PHASE_CPU, {})[when] = _cpu_seconds() - start
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item):
+    yield from _timed_phase(item, 'setup')
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    yield from _timed_phase(item, 'call')
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item):
+    yield from _timed_phase(item, 'teardown')
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Attach each phase's CPU seconds to its report (reports travel to the xdist controller)."""
+    report = (yield).get_result()
+    spent = item.stash.get(_PHASE_CPU, {}).get(call.when)
+    if spent is not None:
+        report.user_properties.append(('cpu_s', spent))
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    count = config.getoption('--cpu-durations')
+    if count is None:
+        return
+    per_test = {}
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            for key, value in getattr(report, 'user_properties', ()):
+                if key == 'cpu_s':
+                    per_test[report.nodeid] = per_test.get(report.nodeid, 0.0) + value
+    ranked = sorted(per_test.items(), key=lambda kv: -kv[1])
+    terminalreporter.write_sep('=', f'CPU time: {len(per_test)} tests, '
+                                    f'{sum(per_test.values()):.1f} s in all')
+    for nodeid, seconds in ranked[:count]:
+        terminalreporter.write_line(f'{seconds:8.1f} s  {nodeid}')
