@@ -11,6 +11,12 @@ import mmseg_ext  # noqa: F401  (its compat fixes must precede any import of mms
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
+if os.environ.get('PYTEST_XDIST_WORKER'):
+    # tools/run_tests.sh runs one xdist worker per core: one thread each, no oversubscription
+    # (tests that need several threads set them themselves)
+    import torch
+    torch.set_num_threads(1)
+
 
 @pytest.fixture(scope='session')
 def toy_ade20k(tmp_path_factory):
