@@ -51,12 +51,15 @@ def run_tool(*args, env=None, check=True, timeout=900):
 
 
 _PHASE_CPU = pytest.StashKey[dict]()
+_CPU_LOG = {}
 
 
 def pytest_addoption(parser):
     parser.addoption('--cpu-durations', type=int, default=None, metavar='N',
                      help='print the N tests that used the most CPU time (the test process and '
                           'its finished children; setup, call and teardown) and the total')
+    parser.addoption('--cpu-log', metavar='FILE',
+                     help='append "<seconds> <phase> <test id>" to FILE as each phase finishes')
 
 
 def _cpu_seconds():
@@ -92,6 +95,20 @@ def pytest_runtest_makereport(item, call):
     spent = item.stash.get(_PHASE_CPU, {}).get(call.when)
     if spent is not None:
         report.user_properties.append(('cpu_s', spent))
+
+
+def pytest_configure(config):
+    _CPU_LOG['path'] = config.getoption('--cpu-log')
+
+
+def pytest_runtest_logreport(report):
+    """Write --cpu-log lines in the controlling process (an xdist worker forwards its reports)."""
+    if not _CPU_LOG['path'] or os.environ.get('PYTEST_XDIST_WORKER'):
+        return
+    with open(_CPU_LOG['path'], 'a') as log:
+        for key, value in report.user_properties:
+            if key == 'cpu_s':
+                log.write(f'{value:.2f} {report.when} {report.nodeid}\n')
 
 
 def pytest_terminal_summary(terminalreporter, config):

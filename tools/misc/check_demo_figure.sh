@@ -19,6 +19,9 @@ BASE=${WORK_DIR:-work_dirs/check_demo_figure}
 JOBS=${JOBS:-1}
 RUN=${RUN:-1}
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
+RANGE=$(grep -o 'mean mIoU over seeds 0, 1, 2 lies in [0-9.]*-[0-9.]*' README.md | head -n1 \
+        | grep -o '[0-9.]*-[0-9.]*$') || {
+    echo "README.md states no range ('mean mIoU over seeds 0, 1, 2 lies in LO-HI')" >&2; exit 2; }
 run() {  # path seed: one demo run, its output in $BASE/<path>_seed<seed>.log
     local isa=()
     [ "$1" = native ] || isa=(ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2)
@@ -40,9 +43,6 @@ if [ "$RUN" = 1 ]; then
     while [ "$(jobs -rp | wc -l)" -gt 0 ]; do wait -n || failed=1; done
     [ "$failed" = 0 ] || { echo "a run failed: see $BASE/*_seed*.log" >&2; exit 1; }
 fi
-RANGE=$(grep -o 'mean mIoU over seeds 0, 1, 2 lies in [0-9.]*-[0-9.]*' README.md | head -n1 \
-        | grep -o '[0-9.]*-[0-9.]*$') || {
-    echo "README.md states no range ('mean mIoU over seeds 0, 1, 2 lies in LO-HI')" >&2; exit 2; }
 .venv/bin/python - "$RANGE" "$BASE" $PATHS <<'EOF'
 import glob, os, platform, re, statistics, subprocess, sys
 
