@@ -1,13 +1,21 @@
 import os
 import os.path as osp
+import resource
 import subprocess
 import sys
+import time
 
 import pytest
 
 import mmseg_ext  # noqa: F401  (its compat fixes must precede any import of mmseg / mmdet / mmpretrain)
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+if os.environ.get('PYTEST_XDIST_WORKER'):
+    # tools/run_tests.sh runs one xdist worker per core: one thread each, no oversubscription
+    # (tests that need several threads set them themselves)
+    import torch
+    torch.set_num_threads(1)
 
 
 @pytest.fixture(scope='session')
@@ -40,3 +48,81 @@ def run_tool(*args, env=None, check=True, timeout=900):
         raise AssertionError(f'{cmd} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n'
                              f'{proc.stderr[-4000:]}')
     return proc
+
+
+_PHASE_CPU = pytest.StashKey[dict]()
+_CPU_LOG = {}
+
+
+def pytest_addoption(parser):
+    parser.addoption('--cpu-durations', type=int, default=None, metavar='N',
+                     help='print the N tests that used the most CPU time (the test process and '
+                          'its finished children; setup, call and teardown) and the total')
+    parser.addoption('--cpu-log', metavar='FILE',
+                     help='append "<seconds> <phase> <test id>" to FILE as each phase finishes')
+
+
+def _cpu_seconds():
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
+def _timed_phase(item, when):
+    start = _cpu_seconds()
+    yield
+    item.stash.setdefault(_PHASE_CPU, {})[when] = _cpu_seconds() - start
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item):
+    yield from _timed_phase(item, 'setup')
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    yield from _timed_phase(item, 'call')
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item):
+    yield from _timed_phase(item, 'teardown')
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Attach each phase's CPU seconds to its report (reports travel to the xdist controller)."""
+    report = (yield).get_result()
+    spent = item.stash.get(_PHASE_CPU, {}).get(call.when)
+    if spent is not None:
+        report.user_properties.append(('cpu_s', spent))
+
+
+def pytest_configure(config):
+    _CPU_LOG['path'] = config.getoption('--cpu-log')
+
+
+def pytest_runtest_logreport(report):
+    """Write --cpu-log lines in the controlling process (an xdist worker forwards its reports)."""
+    if not _CPU_LOG['path'] or os.environ.get('PYTEST_XDIST_WORKER'):
+        return
+    with open(_CPU_LOG['path'], 'a') as log:
+        for key, value in report.user_properties:
+            if key == 'cpu_s':
+                log.write(f'{value:.2f} {report.when} {report.nodeid}\n')
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    count = config.getoption('--cpu-durations')
+    if count is None:
+        return
+    per_test = {}
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            for key, value in getattr(report, 'user_properties', ()):
+                if key == 'cpu_s':
+                    per_test[report.nodeid] = per_test.get(report.nodeid, 0.0) + value
+    ranked = sorted(per_test.items(), key=lambda kv: -kv[1])
+    terminalreporter.write_sep('=', f'CPU time: {len(per_test)} tests, '
+                                    f'{sum(per_test.values()):.1f} s in all')
+    for nodeid, seconds in ranked[:count]:
+        terminalreporter.write_line(f'{seconds:8.1f} s  {nodeid}')

@@ -6,6 +6,7 @@ import torch.nn.functional as F
 
 pytest.importorskip('mmcv.ops')
 from mmdet.evaluation.functional import INSTANCE_OFFSET  # noqa: E402
+from mmengine.registry import DefaultScope  # noqa: E402
 from mmengine.structures import InstanceData  # noqa: E402
 
 import mmseg_ext  # noqa: E402,F401
@@ -88,7 +89,10 @@ def _filter(max_rounds=3):
         dict(type='FocalLossCost', weight=2.0),
         dict(type='BBoxL1Cost', weight=5.0, box_format='xywh'),
         dict(type='IoUCost', iou_mode='giou', weight=2.0)])
-    return PanSegQueryFilter(assigner=assigner, max_rounds=max_rounds)
+    # mmdet's scope whatever an earlier test in this process left as the default (under xdist
+    # another module may have run first)
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        return PanSegQueryFilter(assigner=assigner, max_rounds=max_rounds)
 
 
 def _boxes_cxcywh(boxes_xyxy, size=100.0):

@@ -204,11 +204,18 @@ def test_dist_train_two_nodes_on_localhost(tmp_path, toy_ade20k):
     env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get('PYTHONPATH', ''),
                PYTHON=sys.executable, OMP_NUM_THREADS='1', NNODES='2', PORT=free_port(),
                MASTER_ADDR='127.0.0.1')
-    nodes = [subprocess.Popen(['bash', 'tools/dist_train.sh', cfg, '1', '--work-dir', work],
-                              cwd=REPO, env=dict(env, NODE_RANK=str(rank)), text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-             for rank in (0, 1)]
-    logs = [node.communicate(timeout=900)[0] for node in nodes]
+    # Each node writes to its own file: with pipes read one after the other, a node whose
+    # unread pipe fills up blocks, and the other waits for it in torchrun's 300 s exit barrier.
+    log_files = [tmp_path / f'node{rank}.log' for rank in (0, 1)]
+    nodes = []
+    for rank, log_file in enumerate(log_files):
+        with open(log_file, 'w') as out:
+            nodes.append(subprocess.Popen(
+                ['bash', 'tools/dist_train.sh', cfg, '1', '--work-dir', work], cwd=REPO,
+                env=dict(env, NODE_RANK=str(rank)), stdout=out, stderr=subprocess.STDOUT))
+    for node in nodes:
+        node.wait(timeout=900)
+    logs = [log_file.read_text() for log_file in log_files]
     for rank, (node, log) in enumerate(zip(nodes, logs)):
         assert node.returncode == 0, log[-4000:]
         assert f'gloo, rank {rank} of 2' in log

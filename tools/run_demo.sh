@@ -7,7 +7,7 @@
 # threads). The same command on the same kind of machine gives the same figures, bit for bit;
 # another CPU type or library build can change the last bits, and training amplifies them, so
 # compare across machines with several seeds: SEEDS="0 1 2" bash tools/run_demo.sh prints the
-# mean and spread over the seeds.
+# mean and spread over the seeds. PREPARE_ONLY=1 sets up the environment and the data, then stops.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/setup_env.sh
@@ -18,7 +18,12 @@ CONFIG=configs/segformer/mit-b0_toy-ade20k.py
 SEEDS=${SEEDS:-${SEED:-0}}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 export MKL_NUM_THREADS=${MKL_NUM_THREADS:-$OMP_NUM_THREADS}
-[ -d "$DATA/ADEChallengeData2016" ] || $PY tools/misc/make_toy_data.py --format ade20k --out "$DATA"
+# The config's data: 200 train / 50 val images; a folder written with other counts is rewritten.
+grep -qs '"train": 200,' "$DATA/toy_meta.json" && grep -qs '"val": 50$' "$DATA/toy_meta.json" || {
+    rm -rf "$DATA"
+    $PY tools/misc/make_toy_data.py --format ade20k --out "$DATA" --num-train 200 --num-val 50
+}
+[ -z "${PREPARE_ONLY:-}" ] || exit 0
 LOGS=()
 for SEED in $SEEDS; do
     WORK=$BASE_WORK
