@@ -188,6 +188,25 @@ def test_infer_writes_panoptic_files_that_evaluate(converted, trained, tmp_path)
     assert len(gt.loadRes(str(pred / 'instances.json')).getAnnIds()) == 20
 
 
+def test_infer_skips_a_bad_file_and_says_so(converted, trained, tmp_path):
+    """A corrupt image in the folder is reported with its name and reason and skipped; the
+    others are written; the summary counts them and the exit status is 1."""
+    _, written = converted
+    config, ckpt, _ = trained
+    images = tmp_path / 'images'
+    shutil.copytree(written['val']['img_dir'], images)
+    (images / 'broken_leftImg8bit.png').write_bytes(b'not a png')
+    pred = tmp_path / 'pred'
+    proc = run_tool('tools/infer.py', str(config), str(ckpt), str(images), '--out-dir',
+                    str(pred), check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out[-2000:]
+    assert f'skipped {images / "broken_leftImg8bit.png"}' in out
+    assert 'wrote overlays and panoptic maps of 2 of 3 images' in out
+    assert len(list((pred / 'overlays').glob('*.png'))) == 2
+    assert len(json.loads((pred / 'panoptic.json').read_text())['annotations']) == 2
+
+
 def test_cityscapes_panoptic_config_through_train_and_test(toy_cityscapes, tmp_path):
     """createPanopticImgs via tools/dataset_converters/cityscapes_panoptic.py, then the
     Cityscapes config (shrunk, small scales) through tools/train.py and tools/test.py."""

@@ -77,17 +77,20 @@ def main(argv=None):
     from mmseg_ext.deploy import build_predictor
     from mmseg_ext.deploy.predictor import test_steps
     images = list_images(args.inputs)
-    if is_panoptic_config(args.config):
-        infer_panoptic(args.config, args.checkpoint, images, args.out_dir,
-                       device=args.device, opacity=args.opacity, ann_file=args.ann_file)
-        return 0
-    cfg = load_config(args.config)
-    predict, palette = build_predictor(cfg, args.checkpoint, args.backend, args.device,
-                                       args.compile)
-    written, failed = infer_images(predict, images, args.out_dir, palette, args.opacity,
-                                   image_rule(test_steps(cfg)).read)
-    print(f'\nwrote overlays and label maps of {len(written)} of {len(images)} images to '
-          f'{args.out_dir}')
+    panoptic = is_panoptic_config(args.config)
+    if panoptic:
+        _, failed = infer_panoptic(args.config, args.checkpoint, images, args.out_dir,
+                                   device=args.device, opacity=args.opacity,
+                                   ann_file=args.ann_file)
+    else:
+        cfg = load_config(args.config)
+        predict, palette = build_predictor(cfg, args.checkpoint, args.backend, args.device,
+                                           args.compile)
+        _, failed = infer_images(predict, images, args.out_dir, palette, args.opacity,
+                                 image_rule(test_steps(cfg)).read)
+    maps = 'panoptic maps' if panoptic else 'label maps'
+    print(f'\nwrote overlays and {maps} of {len(images) - len(failed)} of {len(images)} images '
+          f'to {args.out_dir}')
     if failed:
         print(f'{len(failed)} image(s) failed:')
         for path, reason in failed:

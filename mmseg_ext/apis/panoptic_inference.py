@@ -103,7 +103,9 @@ def infer_panoptic(config: str, checkpoint: str, images: list[str], out_dir: str
                    ann_file: str | None = None) -> dict:
     """Run a panoptic model over ``images`` and write the files listed in the module docstring.
 
-    Returns ``dict(panoptic=PATH, instances=PATH)`` of the collected json files.
+    An image that fails (unreadable, or the model fails on it) is reported with its name and
+    reason and skipped. Returns ``(dict(panoptic=PATH, instances=PATH), failed)``: the collected
+    json files, and ``(path, reason)`` pairs.
     """
     import cv2
     import torch
@@ -126,35 +128,42 @@ def infer_panoptic(config: str, checkpoint: str, images: list[str], out_dir: str
     out = Path(out_dir)
     for sub in ('overlays', 'panoptic', 'instances'):
         (out / sub).mkdir(parents=True, exist_ok=True)
-    annotations, results = [], []
+    annotations, results, failed = [], [], []
     progress = ProgressBar(len(images))
     for path in images:
         name = Path(path).stem
         image_id = image_ids.get(osp.basename(path), name)
-        data = pipeline(dict(img_path=path, img_id=0))
-        with torch.no_grad():
-            sample = model.test_step(dict(inputs=[data['inputs']],
-                                          data_samples=[data['data_samples']]))[0]
-        pan = sample.pred_panoptic_seg.sem_seg[0].cpu().numpy()
-        png, segments = panoptic_to_coco(pan, num_classes, categories)
-        cv2.imwrite(str(out / 'panoptic' / f'{name}.png'), png[..., ::-1])
-        annotation = dict(image_id=image_id, file_name=f'{name}.png', segments_info=segments)
-        (out / 'panoptic' / f'{name}.json').write_text(json.dumps(annotation))
-        annotations.append(annotation)
-        instances = instances_to_coco(sample.pred_instances, image_id, categories)
-        (out / 'instances' / f'{name}.json').write_text(json.dumps(instances))
-        results.extend(instances)
+        try:
+            data = pipeline(dict(img_path=path, img_id=0))
+            with torch.no_grad():
+                sample = model.test_step(dict(inputs=[data['inputs']],
+                                              data_samples=[data['data_samples']]))[0]
+            pan = sample.pred_panoptic_seg.sem_seg[0].cpu().numpy()
+            png, segments = panoptic_to_coco(pan, num_classes, categories)
+            cv2.imwrite(str(out / 'panoptic' / f'{name}.png'), png[..., ::-1])
+            annotation = dict(image_id=image_id, file_name=f'{name}.png',
+                              segments_info=segments)
+            (out / 'panoptic' / f'{name}.json').write_text(json.dumps(annotation))
+            instances = instances_to_coco(sample.pred_instances, image_id, categories)
+            (out / 'instances' / f'{name}.json').write_text(json.dumps(instances))
 
-        image = cv2.imread(path)[..., ::-1]
-        drawn = sample.clone()
-        del drawn.pred_instances  # only the panoptic segments are drawn
-        if segments:
-            visualizer.add_datasample(name, image, drawn, draw_gt=False, show=False)
-            image = visualizer.get_image()
-        cv2.imwrite(str(out / 'overlays' / f'{name}.png'), np.ascontiguousarray(image[..., ::-1]))
+            image = cv2.imread(path)[..., ::-1]
+            drawn = sample.clone()
+            del drawn.pred_instances  # only the panoptic segments are drawn
+            if segments:
+                visualizer.add_datasample(name, image, drawn, draw_gt=False, show=False)
+                image = visualizer.get_image()
+            cv2.imwrite(str(out / 'overlays' / f'{name}.png'),
+                        np.ascontiguousarray(image[..., ::-1]))
+        except Exception as error:  # noqa: BLE001  (one bad image must not stop the others)
+            failed.append((path, f'{type(error).__name__}: {error}'))
+            print(f'\nskipped {path}: {failed[-1][1]}')
+        else:
+            annotations.append(annotation)
+            results.extend(instances)
         progress.update()
     files = dict(panoptic=str(out / 'panoptic.json'), instances=str(out / 'instances.json'))
     Path(files['panoptic']).write_text(json.dumps(dict(annotations=annotations,
                                                        categories=categories)))
     Path(files['instances']).write_text(json.dumps(results))
-    return files
+    return files, failed
