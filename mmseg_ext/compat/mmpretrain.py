@@ -59,5 +59,6 @@ def require_mmpretrain(config):
         raise RuntimeError(
             f'{config} is an mmpretrain (classification) config, but mmpretrain cannot be '
             f'imported here ({type(error).__name__}: {error}). mmpretrain needs torchvision, '
-            "which a CPU-only install (TORCH_SPEC='torch==2.13.0') leaves out: re-run "
-            'tools/setup_env.sh with the default TORCH_SPEC (docs/install.md).') from None
+            'which a torch-only install leaves out (as the former CPU-only TORCH_SPEC did): '
+            're-run tools/setup_env.sh, which installs the matching torch and torchvision '
+            '(docs/install.md).') from None
