@@ -4,9 +4,11 @@ import torch
 
 from .graph import OUTPUTS, SegmentorGraph
 
-# Smallest / largest input side of a --dynamic export. MiT's stride-8 sequence reduction
-# needs at least 8 tokens per side at stride 4; the upper bound only has to be generous.
-MIN_SIDE, MAX_SIDE = 32, 8192
+# Smallest / largest input side of a --dynamic export. From 64 px up, every sequence reduction
+# of MiT (stride 8 at 1/4, 4 at 1/8, 2 at 1/16) keeps at least 2 tokens per side; torch 2.6's
+# exporter specialises a size that can be 1 and refuses the range. The upper bound only has to
+# be generous.
+MIN_SIDE, MAX_SIDE = 64, 8192
 
 
 def export_onnx(segmentor, path, shape, dynamic=False, output='logits', opset=None):
