@@ -1,25 +1,15 @@
 """tools/misc/check_dataset.py on clean built-in data and on copies with one planted problem
 each: it must find every one, say where, and exit non-zero on errors."""
-import importlib.util
-import os.path as osp
 import shutil
 
 import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from tests.conftest import REPO
+from mmseg_ext.checks.dataset_scan import check_dataset
 from tests.test_custom_dataset import custom_config, make_data
 
 CLASSES = "('background', 'sky', 'grass')"
-
-
-def _tool():
-    spec = importlib.util.spec_from_file_location(
-        '_check_dataset', osp.join(REPO, 'tools/misc/check_dataset.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
 
 
 @pytest.fixture(scope='module')
@@ -28,9 +18,12 @@ def clean(tmp_path_factory):
     return make_data(tmp_path_factory.mktemp('clean'), ('background', 'sky', 'grass'))
 
 
-def check(tmp_path, capsys, root, *options, **block):
+def check(tmp_path, capsys, root, splits=('train', 'val'), fix_suggestions=False,
+          cfg_options=None, **block):
+    """tools/misc/check_dataset.py CONFIG [--split ...] [--fix-suggestions] [--cfg-options ...]."""
     block = dict(dict(data_root=repr(str(root)), classes=CLASSES), **block)
-    code = _tool().main([custom_config(tmp_path, **block), *options])
+    code = check_dataset(custom_config(tmp_path, **block), list(splits), fix_suggestions,
+                         cfg_options)
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -46,7 +39,7 @@ def first(root, kind='ann', split='train'):
 
 
 def test_clean_data_passes(tmp_path, capsys, clean):
-    code, out, err = check(tmp_path, capsys, clean, '--split', 'train', 'val')
+    code, out, err = check(tmp_path, capsys, clean, splits=['train', 'val'])
     assert code == 0, out
     assert 'ETA' in err  # progress bar
     assert '== train_dataloader.dataset (BaseSegDataset)' in out
@@ -61,7 +54,7 @@ def test_clean_data_passes(tmp_path, capsys, clean):
 def test_files_skipped_for_their_suffix(tmp_path, capsys, clean):
     root = broken(clean, tmp_path)
     Image.new('RGB', (32, 32)).save(root / 'img/train/extra.png')
-    code, out, _ = check(tmp_path, capsys, root, '--fix-suggestions')
+    code, out, _ = check(tmp_path, capsys, root, fix_suggestions=True)
     assert code == 0
     assert ("WARNING: train_dataloader.dataset: 1 image files under" in out and
             "skipped: extra.png" in out and 'fix: set img_suffix' in out)
@@ -87,7 +80,7 @@ def test_unreadable_file(tmp_path, capsys, clean, kind):
     root = broken(clean, tmp_path)
     path = first(root, kind)
     path.write_bytes(path.read_bytes()[:60])  # a truncated copy
-    code, out, _ = check(tmp_path, capsys, root, '--fix-suggestions')
+    code, out, _ = check(tmp_path, capsys, root, fix_suggestions=True)
     assert code == 1 and f'ERROR: cannot read {path}' in out and 'fix: replace the file' in out
 
 
@@ -106,7 +99,7 @@ def test_grey_and_rgba_images_are_reported(tmp_path, capsys, clean):
         Image.open(image).convert({0: 'L', 1: 'RGBA'}.get(i, 'RGB')).save(
             image.with_suffix('.png'))
         image.unlink()
-    code, out, _ = check(tmp_path, capsys, root, '--split', 'train', img_suffix="'.png'")
+    code, out, _ = check(tmp_path, capsys, root, splits=['train'], img_suffix="'.png'")
     assert code == 0
     assert 'L 1' in out and 'RGBA 1' in out and 'RGB 2' in out
     assert 'NOTE: images that are not RGB: 1 grey (L), 1 RGBA (RGBA)' in out
@@ -127,7 +120,7 @@ def test_label_values_beyond_the_classes(tmp_path, capsys, clean):
         seg = np.array(Image.open(mask))
         seg[:2, :2] = 7
         Image.fromarray(seg).save(mask)
-    code, out, _ = check(tmp_path, capsys, root, '--fix-suggestions')
+    code, out, _ = check(tmp_path, capsys, root, fix_suggestions=True)
     assert code == 1
     assert f'ERROR: value 7 >= num_classes=3 in 2 files: {masks[0]}, {masks[1]}' in out
     assert 'label 7: OUT OF RANGE' in out and 'fix: add the missing classes' in out
@@ -166,7 +159,7 @@ def test_sixteen_bit_masks(tmp_path, capsys, clean):
 
 def test_head_and_dataset_disagree(tmp_path, capsys, clean):
     path = custom_config(tmp_path, data_root=repr(str(clean)), classes=CLASSES)
-    code = _tool().main([path, '--cfg-options', 'model.decode_head.num_classes=5'])
+    code = check_dataset(path, ['train', 'val'], cfg_options={'model.decode_head.num_classes': 5})
     out, _ = capsys.readouterr()
     assert code == 1 and 'ERROR: model.decode_head.num_classes = 5 but' in out
 
@@ -204,7 +197,7 @@ def test_exif_photos_with_masks_in_display_order_pass(tmp_path, capsys, request,
     tag): no error (on main, PIL's stored sizes made non-square ones false size errors)."""
     root = broken(request.getfixturevalue(data), tmp_path)
     exif_photos(root, 'display', orientation)
-    code, out, _ = check(tmp_path, capsys, root, '--split', 'train')
+    code, out, _ = check(tmp_path, capsys, root, splits=['train'])
     assert code == 0, out
     assert "color_type='color'): EXIF orientation applied" in out
     assert ('NOTE: 2 images carry an EXIF orientation tag; their masks are in display order: '
@@ -219,7 +212,7 @@ def test_exif_photos_with_masks_in_stored_order_are_errors(tmp_path, capsys, req
     nothing). Named with the fix."""
     root = broken(request.getfixturevalue(data), tmp_path)
     images = exif_photos(root, 'stored', orientation)
-    code, out, _ = check(tmp_path, capsys, root, '--split', 'train', '--fix-suggestions')
+    code, out, _ = check(tmp_path, capsys, root, splits=['train'], fix_suggestions=True)
     assert code == 1
     assert ('ERROR: 2 masks follow their EXIF-rotated image in stored pixel order, but the '
             'images are loaded in display order') in out
@@ -232,9 +225,8 @@ def test_exif_rule_follows_the_config(tmp_path, capsys, wide):
     stored order: display-order ones are the error then."""
     root = broken(wide, tmp_path)
     exif_photos(root, 'display')
-    options = ('--cfg-options', 'train_dataloader.dataset.pipeline.0.color_type='
-               'color_ignore_orientation')
-    code, out, _ = check(tmp_path, capsys, root, '--split', 'train', *options)
+    options = {'train_dataloader.dataset.pipeline.0.color_type': 'color_ignore_orientation'}
+    code, out, _ = check(tmp_path, capsys, root, splits=['train'], cfg_options=options)
     assert code == 1 and "EXIF orientation ignored: images in stored order" in out
     assert 'masks follow their EXIF-rotated image in display pixel order' in out
 
@@ -246,5 +238,5 @@ def test_size_mismatch_of_an_exif_photo_gives_its_size_as_loaded(tmp_path, capsy
     image = exif_photos(root, 'display', count=1)[0]
     mask = root / 'ann/train' / (image.stem + '.png')
     Image.fromarray(np.zeros((20, 20), np.uint8)).save(mask)
-    code, out, _ = check(tmp_path, capsys, root, '--split', 'train')
+    code, out, _ = check(tmp_path, capsys, root, splits=['train'])
     assert code == 1 and f'ERROR: {mask} is 20x20 but its image {image} is 24x40' in out

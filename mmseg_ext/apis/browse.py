@@ -8,7 +8,7 @@ from mmengine.config import Config
 from mmengine.registry import DATASETS, VISUALIZERS, init_default_scope
 from mmengine.utils import ProgressBar
 
-from mmseg_ext.datasets.config_checks import SPLITS
+from mmseg_ext.checks.config_walk import SPLITS
 
 
 def browse_dataset(cfg: Config, out_dir: str, split: str = 'train',

@@ -27,7 +27,7 @@ def init_segmentor(config, checkpoint=None, device='cpu'):
 
 def test_set_metainfo(cfg):
     """Classes and palette of the config's test set, without reading its files."""
-    from ..datasets.config_checks import build_seg_dataset
+    from ..checks.seg_data import build_seg_dataset
     return build_seg_dataset(cfg.test_dataloader.dataset, cfg.get('default_scope')).metainfo
 
 

@@ -20,12 +20,8 @@ from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner, find_latest_checkpoint
 
-from ..compat.checkpoint import remove_stale_temp_checkpoints
-from ..compat.mmpretrain import require_mmpretrain
-from ..datasets.classification_data import check_classification_data
-from ..datasets.config_checks import SPLITS, check_seg_datasets, type_name
-from ..utils.work_dir_lock import acquire_work_dir_lock
-from .config_checks import (
+from ..checks.classification_data import check_classification_data
+from ..checks.config_keys import (
     check_data_roots,
     check_env_cfg,
     check_evaluator_arguments,
@@ -33,6 +29,11 @@ from .config_checks import (
     check_top_level_keys,
     schedule_length_warnings,
 )
+from ..checks.config_walk import type_name
+from ..checks.seg_data import check_seg_datasets
+from ..compat.checkpoint import remove_stale_temp_checkpoints
+from ..compat.mmpretrain import require_mmpretrain
+from ..utils.work_dir_lock import acquire_work_dir_lock
 from .resume_check import check_resume_config, check_resume_weights, read_resume_checkpoint
 
 TRAINING_HOOKS = ('NonFiniteLossHook', 'PreemptionHook')
@@ -185,7 +186,7 @@ def prepare_config(cfg, mode='train', new_schedule=False, lock=False):
     ``mode`` ('train' or 'test') picks the data splits that are checked: a test run needs no
     training data. Checks the config keys (``env_cfg`` and evaluator options included), the
     data folders and, for segmentation, the files, classes and labels
-    (``mmseg_ext.datasets.config_checks``, which also fills in and adds ``ValidateSegLabels``).
+    (``mmseg_ext.checks.seg_data``, which also fills in and adds ``ValidateSegLabels``).
     Training runs remove the temporary files of killed saves (first taking the work dir's lock
     with ``lock``, as :func:`build_runner` does) and get ``NonFiniteLossHook`` and
     ``PreemptionHook``, epoch-based ones ``ResumableEpochBasedTrainLoop``, a plain ``--resume``
@@ -202,7 +203,7 @@ def prepare_config(cfg, mode='train', new_schedule=False, lock=False):
     check_evaluator_arguments(cfg, [f'{split}_evaluator' for split in splits if split != 'train'])
     check_data_roots(cfg, splits)
     if cfg.get('default_scope') == 'mmpretrain':
-        check_classification_data(cfg, [SPLITS[split] for split in splits])
+        check_classification_data(cfg, splits)
     _check_seg_data(cfg, splits)
     if mode != 'train':
         return None

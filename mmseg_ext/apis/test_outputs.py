@@ -1,6 +1,7 @@
 """Where ``tools/test.py`` writes a segmentation config's predictions (``--out``,
 ``--cityscapes-out``)."""
-from ..datasets.config_checks import build_seg_dataset, leaf_datasets, type_name
+from ..checks.config_walk import leaf_datasets, type_name
+from ..checks.seg_data import build_seg_dataset
 
 
 def is_cityscapes_test_set(cfg):

@@ -3,7 +3,7 @@ import copy
 
 from mmengine.config import Config, ConfigDict
 
-from ..datasets.config_checks import leaf_datasets
+from ..checks.config_walk import leaf_datasets
 
 RESIZE_STEPS = ('AlignedResize', 'Resize')
 

@@ -22,7 +22,7 @@ def segmentation_confusion(cfg: Config, prediction_dir: str,
     from mmseg.datasets.transforms import LoadAnnotations
     from mmseg.registry import DATASETS
 
-    from mmseg_ext.datasets.config_checks import SPLITS
+    from mmseg_ext.checks.config_walk import SPLITS
     from mmseg_ext.evaluation import read_prediction
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     dataset_cfg = cfg[SPLITS[split]].dataset

@@ -4,17 +4,19 @@ photos in the other pixel order than the config loads the image in, image and ma
 the label values against the config's classes, ``ignore_index`` and ``reduce_zero_label``.
 Images are measured as the dataset's ``LoadImageFromFile`` loads them
 (:mod:`mmseg_ext.datasets.image_io`).
-``tools/misc/check_dataset.py`` prints it; the config-level checks come first
-(:mod:`mmseg_ext.datasets.config_checks`).
+:func:`check_dataset` (``tools/misc/check_dataset.py``) prints it; the config-level checks come
+first (:mod:`mmseg_ext.checks.seg_data`).
 """
+import sys
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
 from PIL import Image
 
-from .config_checks import DatasetCheck, short_list
-from .image_io import SWAPS_SIDES, ImageRule, exif_orientation, image_rule, mask_order
+from ..datasets.image_io import SWAPS_SIDES, ImageRule, exif_orientation, image_rule, mask_order
+from .config_walk import short_list
+from .seg_data import DatasetCheck, check_seg_datasets
 
 GREY_OR_ALPHA = {'L': 'grey', 'LA': 'grey + alpha', 'RGBA': 'RGBA', 'I;16': '16-bit grey',
                  'I': '32-bit grey', 'P': 'palette', '1': 'black and white', 'CMYK': 'CMYK'}
@@ -251,3 +253,69 @@ def label_table(scan):
             meaning = f'label {label}: OUT OF RANGE'
         rows.append((raw, 100 * scan.pixels[raw] / total, len(set(scan.files[raw])), meaning))
     return rows
+
+
+def print_scan(scan, fix_suggestions, out=sys.stdout):
+    """Print the report of one dataset; returns the number of errors."""
+    check = scan.check
+    dataset = check.dataset
+    print(f'\n== {check.key} ({type(dataset).__name__})', file=out)
+    print(f'images: {len(check.samples)} under {dataset.data_prefix.get("img_path")} '
+          f'(img_suffix {dataset.img_suffix!r}); skipped for their suffix: {len(check.skipped)}',
+          file=out)
+    masks = sum(bool(s.get('seg_map_path')) for s in check.samples)
+    print(f'masks: {masks} under {dataset.data_prefix.get("seg_map_path")} '
+          f'(seg_map_suffix {dataset.seg_map_suffix!r})', file=out)
+    print(f'image loading: {scan.rule.describe()}', file=out)
+    print('image modes: ' + (', '.join(f'{m} {n}' for m, n in scan.image_modes.items()) or '-'),
+          file=out)
+    print('mask modes: ' + (', '.join(f'{m} {n}' for m, n in scan.mask_modes.items()) or '-'),
+          file=out)
+    if scan.pixels:
+        print(f'label values (classes: {len(check.classes)}, ignore_index: '
+              f'{dataset.ignore_index}, reduce_zero_label: {dataset.reduce_zero_label}):',
+              file=out)
+        print(f'  {"value":>6} {"pixels %":>9} {"files":>6}  becomes', file=out)
+        for raw, share, files, meaning in label_table(scan):
+            print(f'  {raw:>6} {share:>9.2f} {files:>6}  {meaning}', file=out)
+        names, fractions, weights = class_frequencies(scan)
+        training = check.key.startswith('train')
+        print('classes present (% of labelled pixels' +
+              (', suggested weight by median frequency balancing):' if training else '):'),
+              file=out)
+        for i, (name, share, weight) in enumerate(zip(names, fractions, weights)):
+            if share:
+                print(f'  {i:>6} {name:<20} {100 * share:>6.2f}' +
+                      (f' {weight:>7.3f}' if training else ''), file=out)
+        if training and names:
+            print(f'class_weight=[{", ".join(f"{w:.3f}" for w in weights)}]', file=out)
+            if fix_suggestions:
+                print('  use: model.decode_head.loss_decode.class_weight=[...] (only if rare '
+                      'classes are learnt badly)', file=out)
+    errors = 0
+    for finding in findings(scan):
+        errors += finding.level == 'error'
+        print(f'{finding.level.upper()}: {finding.message}', file=out)
+        if fix_suggestions and finding.fix:
+            print(f'  fix: {finding.fix}', file=out)
+    return errors
+
+
+def check_dataset(config, splits, fix_suggestions=False, cfg_options=None):
+    """Check the segmentation datasets of ``config``'s ``splits``, read every file and print the
+    report; returns the exit status: 1 if anything would break or silently spoil training or
+    testing."""
+    from mmengine.utils import ProgressBar
+
+    from ..apis import load_config
+    cfg = load_config(config, cfg_options)
+    checks = check_seg_datasets(cfg, splits)
+    if not checks:
+        print(f'{config}: no segmentation dataset in the splits {splits}')
+        return 1
+    progress = ProgressBar(sum(len(c.samples) for c in checks), file=sys.stderr)
+    scans = [scan_dataset(check, progress.update) for check in checks]
+    print(file=sys.stderr)
+    errors = sum(print_scan(scan, fix_suggestions) for scan in scans)
+    print(f'\n{errors} error(s)' + ('' if errors else ': the data set fits the config'))
+    return 1 if errors else 0

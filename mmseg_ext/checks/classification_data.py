@@ -7,7 +7,7 @@ without an annotation file, mmpretrain itself checks the number of class folders
 """
 import os.path as osp
 
-from .config_checks import leaf_datasets
+from .config_walk import split_datasets
 
 
 def _paths(dataset):
@@ -32,12 +32,9 @@ def _class_folders(ann_file):
 
 def check_classification_data(cfg, splits):
     """Raise ``FileNotFoundError`` naming the config key, the folder and the fix; ``splits``:
-    the dataloader keys to check (those the tool uses)."""
-    for split in splits:
-        loader = cfg.get(split)
-        if loader and 'dataset' in loader:
-            for where, dataset in leaf_datasets(loader['dataset'], f'{split}.dataset'):
-                _check_dataset(where, dataset)
+    the splits to check (those the tool uses)."""
+    for where, dataset in split_datasets(cfg, splits):
+        _check_dataset(where, dataset)
 
 
 def _check_dataset(where, dataset):

@@ -22,16 +22,11 @@ from dataclasses import dataclass, field
 
 from mmengine.registry import DATASETS
 
-from .image_io import image_rule
+from ..datasets.image_io import image_rule
+from .config_walk import short_list, split_datasets, type_name
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 BACKGROUND_NAMES = ('background', 'bg', 'backgroud', 'back ground')
-SPLITS = {'train': 'train_dataloader', 'val': 'val_dataloader', 'test': 'test_dataloader'}
-
-
-def short_list(items, limit=8):
-    items = [str(i) for i in items]
-    return ', '.join(items[:limit]) + (f', ... ({len(items)} in all)' if len(items) > limit else '')
 
 
 @dataclass
@@ -50,23 +45,6 @@ class DatasetCheck:
     @property
     def classes(self):
         return tuple(self.dataset.metainfo.get('classes') or ()) if self.dataset is not None else ()
-
-
-def leaf_datasets(dataset_cfg, key):
-    """(key, config) of every dataset inside wrappers (RepeatDataset, ConcatDataset, ...)."""
-    if 'datasets' in dataset_cfg:
-        for i, sub in enumerate(dataset_cfg['datasets']):
-            yield from leaf_datasets(sub, f'{key}.datasets[{i}]')
-    elif 'dataset' in dataset_cfg:
-        yield from leaf_datasets(dataset_cfg['dataset'], f'{key}.dataset')
-    else:
-        yield key, dataset_cfg
-
-
-def type_name(step):
-    """The class name of a pipeline step or hook config (``type`` a string or a class)."""
-    kind = step.get('type', '') if isinstance(step, dict) else type(step).__name__
-    return (kind if isinstance(kind, str) else kind.__name__).split('.')[-1]
 
 
 def build_seg_dataset(dataset_cfg, scope):
@@ -205,26 +183,22 @@ def _check_pipeline(check, pipeline):
 
 
 def check_seg_datasets(cfg, splits):
-    """Check the mmseg datasets of ``cfg``'s ``splits`` (keys of :data:`SPLITS`).
+    """Check the mmseg datasets of ``cfg``'s ``splits`` (keys of
+    :data:`~mmseg_ext.checks.config_walk.SPLITS`).
 
     Fills in / adds ``ValidateSegLabels`` in their pipelines (in ``cfg``). Returns one
     :class:`DatasetCheck` per mmseg dataset; other datasets are left alone.
     """
     checks = []
-    for split in splits:
-        loader = cfg.get(SPLITS[split])
-        if not loader or 'dataset' not in loader:
+    for key, dataset_cfg in split_datasets(cfg, splits):
+        dataset = build_seg_dataset(dataset_cfg, cfg.get('default_scope'))
+        if dataset is None:
             continue
-        for key, dataset_cfg in leaf_datasets(loader['dataset'], f'{SPLITS[split]}.dataset'):
-            dataset = build_seg_dataset(dataset_cfg, cfg.get('default_scope'))
-            if dataset is None:
-                continue
-            check = DatasetCheck(key=key, dataset=dataset,
-                                 pipeline=dataset_cfg.get('pipeline') or [])
-            _list_files(check, dataset_cfg)
-            if 'model' in cfg:
-                _check_model(check, cfg.model)
-            _check_reduce_zero_label(check)
-            _check_pipeline(check, dataset_cfg.get('pipeline') or [])
-            checks.append(check)
+        check = DatasetCheck(key=key, dataset=dataset, pipeline=dataset_cfg.get('pipeline') or [])
+        _list_files(check, dataset_cfg)
+        if 'model' in cfg:
+            _check_model(check, cfg.model)
+        _check_reduce_zero_label(check)
+        _check_pipeline(check, dataset_cfg.get('pipeline') or [])
+        checks.append(check)
     return checks

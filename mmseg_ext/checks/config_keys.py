@@ -8,6 +8,8 @@ import difflib
 import inspect
 import os.path as osp
 
+from .config_walk import split_datasets
+
 # The top-level keys mmengine's Runner reads (Runner.from_cfg and Runner.__init__).
 RUNNER_KEYS = (
     'model', 'work_dir', 'train_dataloader', 'val_dataloader', 'test_dataloader', 'train_cfg',
@@ -166,17 +168,11 @@ def schedule_length_warnings(cfg):
 
 def check_data_roots(cfg, splits):
     """Fail early, naming the config key, when a used dataset folder does not exist."""
-    from mmseg_ext.datasets.config_checks import SPLITS, leaf_datasets
-    for split in splits:
-        key = SPLITS[split]
-        loader = cfg.get(key)
-        if not loader or 'dataset' not in loader:
-            continue
-        for name, dataset in leaf_datasets(loader['dataset'], f'{key}.dataset'):
-            root = dataset.get('data_root')
-            if root and not osp.isdir(root):
-                raise FileNotFoundError(
-                    f'{name}.data_root = {root!r} does not exist. Put the dataset there '
-                    f'(docs/datasets.md), pass --cfg-options {name}.data_root=PATH, '
-                    'or generate the built-in data with tools/misc/make_toy_data.py (images) '
-                    'or tools/misc/make_toy_lra.py (Long Range Arena).')
+    for name, dataset in split_datasets(cfg, splits):
+        root = dataset.get('data_root')
+        if root and not osp.isdir(root):
+            raise FileNotFoundError(
+                f'{name}.data_root = {root!r} does not exist. Put the dataset there '
+                f'(docs/datasets.md), pass --cfg-options {name}.data_root=PATH, '
+                'or generate the built-in data with tools/misc/make_toy_data.py (images) '
+                'or tools/misc/make_toy_lra.py (Long Range Arena).')
