@@ -255,49 +255,44 @@ def label_table(scan):
     return rows
 
 
-def print_scan(scan, fix_suggestions, out=sys.stdout):
+def print_scan(scan, fix_suggestions):
     """Print the report of one dataset; returns the number of errors."""
     check = scan.check
     dataset = check.dataset
-    print(f'\n== {check.key} ({type(dataset).__name__})', file=out)
+    print(f'\n== {check.key} ({type(dataset).__name__})')
     print(f'images: {len(check.samples)} under {dataset.data_prefix.get("img_path")} '
-          f'(img_suffix {dataset.img_suffix!r}); skipped for their suffix: {len(check.skipped)}',
-          file=out)
+          f'(img_suffix {dataset.img_suffix!r}); skipped for their suffix: {len(check.skipped)}')
     masks = sum(bool(s.get('seg_map_path')) for s in check.samples)
     print(f'masks: {masks} under {dataset.data_prefix.get("seg_map_path")} '
-          f'(seg_map_suffix {dataset.seg_map_suffix!r})', file=out)
-    print(f'image loading: {scan.rule.describe()}', file=out)
-    print('image modes: ' + (', '.join(f'{m} {n}' for m, n in scan.image_modes.items()) or '-'),
-          file=out)
-    print('mask modes: ' + (', '.join(f'{m} {n}' for m, n in scan.mask_modes.items()) or '-'),
-          file=out)
+          f'(seg_map_suffix {dataset.seg_map_suffix!r})')
+    print(f'image loading: {scan.rule.describe()}')
+    print('image modes: ' + (', '.join(f'{m} {n}' for m, n in scan.image_modes.items()) or '-'))
+    print('mask modes: ' + (', '.join(f'{m} {n}' for m, n in scan.mask_modes.items()) or '-'))
     if scan.pixels:
         print(f'label values (classes: {len(check.classes)}, ignore_index: '
-              f'{dataset.ignore_index}, reduce_zero_label: {dataset.reduce_zero_label}):',
-              file=out)
-        print(f'  {"value":>6} {"pixels %":>9} {"files":>6}  becomes', file=out)
+              f'{dataset.ignore_index}, reduce_zero_label: {dataset.reduce_zero_label}):')
+        print(f'  {"value":>6} {"pixels %":>9} {"files":>6}  becomes')
         for raw, share, files, meaning in label_table(scan):
-            print(f'  {raw:>6} {share:>9.2f} {files:>6}  {meaning}', file=out)
+            print(f'  {raw:>6} {share:>9.2f} {files:>6}  {meaning}')
         names, fractions, weights = class_frequencies(scan)
         training = check.key.startswith('train')
         print('classes present (% of labelled pixels' +
-              (', suggested weight by median frequency balancing):' if training else '):'),
-              file=out)
+              (', suggested weight by median frequency balancing):' if training else '):'))
         for i, (name, share, weight) in enumerate(zip(names, fractions, weights)):
             if share:
                 print(f'  {i:>6} {name:<20} {100 * share:>6.2f}' +
-                      (f' {weight:>7.3f}' if training else ''), file=out)
+                      (f' {weight:>7.3f}' if training else ''))
         if training and names:
-            print(f'class_weight=[{", ".join(f"{w:.3f}" for w in weights)}]', file=out)
+            print(f'class_weight=[{", ".join(f"{w:.3f}" for w in weights)}]')
             if fix_suggestions:
                 print('  use: model.decode_head.loss_decode.class_weight=[...] (only if rare '
-                      'classes are learnt badly)', file=out)
+                      'classes are learnt badly)')
     errors = 0
     for finding in findings(scan):
         errors += finding.level == 'error'
-        print(f'{finding.level.upper()}: {finding.message}', file=out)
+        print(f'{finding.level.upper()}: {finding.message}')
         if fix_suggestions and finding.fix:
-            print(f'  fix: {finding.fix}', file=out)
+            print(f'  fix: {finding.fix}')
     return errors
 
 
