@@ -21,7 +21,7 @@ if os.environ.get('PYTEST_XDIST_WORKER'):
 @pytest.fixture(scope='session')
 def toy_ade20k(tmp_path_factory):
     """A small ADE20K-format data set: 8 train / 4 val images of 64x64."""
-    from mmseg_ext.utils.toy_data import make_ade20k
+    from mmseg_ext.toy_data.images import make_ade20k
     out = tmp_path_factory.mktemp('toy_ade20k')
     make_ade20k(str(out), num_train=8, num_val=4, size=(64, 64), seed=0)
     return osp.join(str(out), 'ADEChallengeData2016')
@@ -30,7 +30,7 @@ def toy_ade20k(tmp_path_factory):
 @pytest.fixture(scope='session')
 def toy_cityscapes(tmp_path_factory):
     """A small Cityscapes-format data set: 2 train / 2 val images of 64x128 (read only)."""
-    from mmseg_ext.utils.toy_data import make_cityscapes
+    from mmseg_ext.toy_data.images import make_cityscapes
     out = tmp_path_factory.mktemp('toy_cityscapes')
     make_cityscapes(str(out), num_train=2, num_val=2, size=(64, 128), seed=0)
     return out

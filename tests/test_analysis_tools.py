@@ -95,7 +95,7 @@ def test_browse_dataset_draws_samples_as_the_pipeline_outputs_them(tmp_path, toy
 
 def test_browse_dataset_draws_panoptic_and_classification_samples(tmp_path):
     from mmseg_ext.apis.browse import browse_dataset
-    from mmseg_ext.utils.toy_data import make_coco_panoptic, make_imagenet
+    from mmseg_ext.toy_data.images import make_coco_panoptic, make_imagenet
     make_coco_panoptic(str(tmp_path / 'coco'), num_train=2, num_val=1, seed=0)
     make_imagenet(str(tmp_path / 'in'), num_train=10, num_val=2, seed=0)
     for config, root in (

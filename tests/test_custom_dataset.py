@@ -46,7 +46,7 @@ def custom_config(tmp_path, name='my-dataset', short_iters=None, **block):
 
 
 def make_data(root, classes, num_train=4, num_val=2, size=(32, 32)):
-    from mmseg_ext.utils.toy_data import make_custom
+    from mmseg_ext.toy_data.images import make_custom
     return make_custom(str(root), classes=classes, num_train=num_train, num_val=num_val,
                        size=size, seed=0)['data_root']
 

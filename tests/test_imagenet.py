@@ -9,7 +9,7 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
-from mmseg_ext.utils.toy_data import IMAGENET_CLASSES, make_imagenet
+from mmseg_ext.toy_data.images import IMAGENET_CLASSES, make_imagenet
 from tests.conftest import REPO, run_tool
 
 LS = 'configs/ls_transformer'

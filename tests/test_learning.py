@@ -15,7 +15,7 @@ MIN_MIOU = 45.0
 
 
 def test_b0_learns_toy_ade20k(tmp_path):
-    from mmseg_ext.utils.toy_data import make_ade20k
+    from mmseg_ext.toy_data.images import make_ade20k
     info = make_ade20k(str(tmp_path / 'data'), num_train=40, num_val=10, size=(128, 128), seed=0)
     cfg = Config.fromfile(osp.join(REPO, 'configs/segformer/mit-b0_toy-ade20k.py'))
     cfg.work_dir = str(tmp_path / 'work')

@@ -15,18 +15,11 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.registry import MODELS, PARAM_SCHEDULERS
 from mmengine.runner import Runner
 
-from mmseg_ext.models.lra import (
-    AANRetrievalDataset,
-    ClassificationAccuracy,
-    IMDbDataset,
-    ListOpsDataset,
-    LRAClassifier,
-    LSEncoderBlock,
-    attention_per_head,
-    listops,
-    lra_collate,
-    toy_data,
-)
+from mmseg_ext.datasets.lra import AANRetrievalDataset, IMDbDataset, ListOpsDataset, lra_collate
+from mmseg_ext.evaluation.metrics import ClassificationAccuracy
+from mmseg_ext.models.lra import LRAClassifier, LSEncoderBlock, attention_per_head
+from mmseg_ext.toy_data import listops
+from mmseg_ext.toy_data import lra as toy_data
 from tests.conftest import REPO, run_tool
 
 CONFIGS = osp.join(REPO, 'configs', 'ls_transformer')

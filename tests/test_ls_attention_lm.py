@@ -1,6 +1,5 @@
 """The causal LS character LM: enwik8 / text8 data layout, memory across blocks, the paper's
 configs, and training end to end through the mmengine Runner."""
-import importlib.util
 import math
 import zipfile
 from pathlib import Path
@@ -11,14 +10,10 @@ from mmengine.config import Config
 from mmengine.registry import MODELS
 from mmengine.runner import Runner
 
-from mmseg_ext.models.lm import (
-    BitsPerChar,
-    CharLMDataset,
-    LSCharLM,
-    read_corpus,
-    split_corpus,
-    write_splits,
-)
+from mmseg_ext.datasets.char_lm import CharLMDataset, read_corpus, split_corpus, write_splits
+from mmseg_ext.evaluation.metrics import BitsPerChar
+from mmseg_ext.models.lm import LSCharLM
+from mmseg_ext.toy_data.text import make_text
 from tests.conftest import run_tool
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,11 +21,7 @@ CONFIGS = ROOT / 'configs/ls_transformer'
 
 
 def toy_text(size, seed=0):
-    spec = importlib.util.spec_from_file_location('make_toy_text',
-                                                  ROOT / 'tools/misc/make_toy_text.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.make_text(size, seed).encode()
+    return make_text(size, seed).encode()
 
 
 @pytest.fixture(scope='module')

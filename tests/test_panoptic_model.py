@@ -16,7 +16,7 @@ from mmengine.registry import init_default_scope  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 import mmseg_ext  # noqa: E402,F401
-from mmseg_ext.utils import toy_data  # noqa: E402
+from mmseg_ext.toy_data import images as toy_data  # noqa: E402
 from tests.helpers.panoptic import shrink_panoptic_model  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]

@@ -10,7 +10,7 @@ pytest.importorskip('mmcv.ops')
 from mmengine.config import Config  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
-from mmseg_ext.utils import toy_data  # noqa: E402
+from mmseg_ext.toy_data import images as toy_data  # noqa: E402
 from tests.conftest import REPO, run_tool  # noqa: E402
 
 TOY_CONFIG = osp.join(REPO, 'configs', 'panoptic_segformer',

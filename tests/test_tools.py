@@ -303,7 +303,7 @@ def test_label_out_of_range_is_named(tmp_path, toy_ade20k, label):
 def test_cityscapes_config_with_official_evaluation(tmp_path):
     """Toy Cityscapes: sliding-window test, mIoU and the cityscapesscripts evaluation (which
     needs mmseg_ext's numpy >= 2.4 fix) through tools/train.py and tools/test.py."""
-    from mmseg_ext.utils.toy_data import make_cityscapes
+    from mmseg_ext.toy_data.images import make_cityscapes
     info = make_cityscapes(str(tmp_path / 'data'), num_train=4, num_val=2, size=(64, 128), seed=0)
     root = info['data_root']
     cfg = tmp_path / 'city.py'

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mmseg_ext.utils import toy_data
+from mmseg_ext.toy_data import images as toy_data
 
 SIZE = (64, 64)
 REPO = Path(__file__).resolve().parents[1]

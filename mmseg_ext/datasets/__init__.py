@@ -1,1 +1,1 @@
-from . import transforms  # noqa: F401
+from . import char_lm, lra, transforms  # noqa: F401

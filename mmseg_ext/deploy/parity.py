@@ -30,7 +30,7 @@ def real_samples(cfg, num_images, workdir, split='test'):
     from mmengine.registry import init_default_scope
     from mmseg.registry import DATASETS
 
-    from ..utils.toy_data import GENERATORS
+    from ..toy_data.images import GENERATORS
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     dataset_cfg = copy.deepcopy(cfg.test_dataloader.dataset)
     if split == 'train':

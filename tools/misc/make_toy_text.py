@@ -1,57 +1,15 @@
 """Write a deterministic raw text corpus of structured pseudo-English for the LS char-LM example.
 
-Sentences come from a small grammar (subject, verb, object, optional prepositional phrase and
-relative clause) over a fixed vocabulary, grouped into paragraphs; the same seed gives the same
-bytes. Like the raw enwik8 file, it is then split by tools/misc/prepare_char_lm_data.py:
+Sentences come from a small grammar (mmseg_ext/toy_data/text.py), grouped into paragraphs; the
+same seed gives the same bytes. Like the raw enwik8 file, it is then split by
+tools/misc/prepare_char_lm_data.py:
 
     python tools/misc/make_toy_text.py --out data/toy_text/toy_text --size 300000
     python tools/misc/prepare_char_lm_data.py data/toy_text/toy_text --corpus enwik8 \
         --valid-size 15000 --test-size 15000 --out data/toy_text
 """
 import argparse
-import random
 from pathlib import Path
-
-DETERMINERS = ['the', 'a', 'every', 'some', 'this', 'that']
-ADJECTIVES = ['small', 'green', 'quiet', 'old', 'bright', 'heavy', 'clever', 'cold', 'round',
-              'busy', 'gentle', 'strange']
-NOUNS = ['river', 'teacher', 'machine', 'garden', 'window', 'farmer', 'engine', 'city', 'letter',
-         'mountain', 'student', 'bridge', 'kettle', 'painter', 'forest', 'signal']
-VERBS = ['watches', 'builds', 'follows', 'carries', 'finds', 'remembers', 'paints', 'moves',
-         'answers', 'repairs', 'crosses', 'opens']
-PREPOSITIONS = ['near', 'under', 'behind', 'above', 'beside', 'across']
-ADVERBS = ['slowly', 'quickly', 'again', 'today', 'quietly']
-
-
-def noun_phrase(rng: random.Random) -> str:
-    words = [rng.choice(DETERMINERS)]
-    if rng.random() < 0.6:
-        words.append(rng.choice(ADJECTIVES))
-    words.append(rng.choice(NOUNS))
-    return ' '.join(words)
-
-
-def sentence(rng: random.Random) -> str:
-    parts = [noun_phrase(rng)]
-    if rng.random() < 0.25:
-        parts.append(f'that {rng.choice(VERBS)} {noun_phrase(rng)}')
-    parts += [rng.choice(VERBS), noun_phrase(rng)]
-    if rng.random() < 0.5:
-        parts.append(f'{rng.choice(PREPOSITIONS)} {noun_phrase(rng)}')
-    if rng.random() < 0.3:
-        parts.append(rng.choice(ADVERBS))
-    text = ' '.join(parts)
-    return text[0].upper() + text[1:] + rng.choice(['.', '.', '.', '!', '?'])
-
-
-def make_text(size: int, seed: int = 0) -> str:
-    """At least ``size`` bytes of paragraphs (3-6 sentences each), cut at a paragraph end."""
-    rng = random.Random(seed)
-    paragraphs, length = [], 0
-    while length < size:
-        paragraphs.append(' '.join(sentence(rng) for _ in range(rng.randint(3, 6))) + '\n')
-        length += len(paragraphs[-1])
-    return ''.join(paragraphs)
 
 
 def main():
@@ -61,11 +19,9 @@ def main():
     parser.add_argument('--size', type=int, default=300_000, help='bytes (at least)')
     parser.add_argument('--seed', type=int, default=0, help='seed of the grammar sampler')
     args = parser.parse_args()
-    data = make_text(args.size, args.seed).encode()
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(data)
-    print(f'wrote {len(data)} bytes to {out}')
+    from mmseg_ext.toy_data.text import write_text
+    size = write_text(args.out, args.size, args.seed)
+    print(f'wrote {size} bytes to {Path(args.out)}')
 
 
 if __name__ == '__main__':

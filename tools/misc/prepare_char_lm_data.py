@@ -24,7 +24,7 @@ def parse_args():
 
 def main():
     args = parse_args()
-    from mmseg_ext.models.lm import read_corpus, split_corpus, unigram_bpc, write_splits
+    from mmseg_ext.datasets.char_lm import read_corpus, split_corpus, unigram_bpc, write_splits
     splits = split_corpus(read_corpus(args.src), args.corpus, args.src, args.valid_size,
                           args.test_size)
     write_splits(splits, args.out)

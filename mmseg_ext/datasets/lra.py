@@ -26,8 +26,8 @@ import torch.nn.functional as F
 from mmengine.registry import DATASETS, FUNCTIONS
 from torch.utils.data import Dataset
 
-from .listops import NUM_CLASSES as LISTOPS_CLASSES
-from .listops import tokenize as tokenize_listops
+from ..toy_data.listops import NUM_CLASSES as LISTOPS_CLASSES
+from ..toy_data.listops import tokenize as tokenize_listops
 
 
 def parse_label(text: bytes, num_classes: int, where: str, column: str) -> int:

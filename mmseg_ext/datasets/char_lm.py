@@ -20,7 +20,7 @@ from torch.utils.data import Dataset
 #: name -> (corpus bytes, valid bytes, test bytes) of the standard protocol.
 CORPORA = {'enwik8': (100_000_000, 5_000_000, 5_000_000),
            'text8': (100_000_000, 5_000_000, 5_000_000)}
-SPLITS = ('train', 'valid', 'test')
+CORPUS_SPLITS = ('train', 'valid', 'test')
 TEXT8_ALPHABET = b'abcdefghijklmnopqrstuvwxyz '
 
 
@@ -107,8 +107,8 @@ class CharLMDataset(Dataset):
 
     def __init__(self, data_root: str, split: str = 'train', seq_len: int = 512,
                  batch_size: int = 1):
-        if split not in SPLITS:
-            raise ValueError(f'split must be one of {SPLITS}, got {split!r}')
+        if split not in CORPUS_SPLITS:
+            raise ValueError(f'split must be one of {CORPUS_SPLITS}, got {split!r}')
         path = osp.join(data_root, f'{split}.raw')
         if not osp.isfile(path):
             raise FileNotFoundError(f'{path} not found: prepare the corpus with '

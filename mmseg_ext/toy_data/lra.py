@@ -10,9 +10,11 @@
   related (label 1: same topic) or not, as ``new_aan_pairs.{train,eval,test}.tsv`` rows
   ``label, id1, id2, text1, text2`` with the texts written as Python bytes literals, as the release.
 
-The same seed gives the same bytes. Each ``make_*`` returns the labels per split.
+The same seed gives the same bytes. Each ``make_*`` returns the labels per split;
+:func:`make_lra` writes the tasks in the layout the LRA configs read (tools/misc/make_toy_lra.py).
 """
 import csv
+import os.path as osp
 import random
 from collections import Counter
 from pathlib import Path
@@ -131,3 +133,34 @@ def make_aan(out_dir: str, sizes: dict[str, int], seed: int = 0) -> dict[str, li
         write_tsv(Path(out_dir) / f'new_aan_pairs.{split}.tsv', rows)
         labels[split] = [row[0] for row in rows]
     return labels
+
+
+def make_lra(out: str, tasks, num_train: int, num_eval: int, seed: int = 0,
+             listops_depth: int = 3, listops_args: int = 5,
+             listops_length: tuple[int, int] = (2, 60)) -> list[str]:
+    """Write ``tasks`` (of 'listops', 'text', 'retrieval') under ``out`` as the LRA configs
+    expect them under data/; returns one line per task: sizes and each evaluation split's
+    majority-class accuracy (the baseline to beat)."""
+    n, m = num_train, num_eval
+    lines = []
+    if 'listops' in tasks:
+        path = osp.join(out, 'lra_release', 'listops-1000')
+        labels = make_listops(path, dict(train=n, val=m, test=m), seed, listops_depth,
+                              listops_args, *listops_length)
+        lines.append(_summary('ListOps', path, labels, 'val'))
+    if 'text' in tasks:
+        path = osp.join(out, 'aclImdb')
+        labels = make_imdb(path, dict(train=n, test=m), seed)
+        lines.append(_summary('Text', path, labels, 'test'))
+    if 'retrieval' in tasks:
+        path = osp.join(out, 'lra_release', 'tsv_data')
+        labels = make_aan(path, dict(train=n, eval=m, test=m), seed)
+        lines.append(_summary('Retrieval', path, labels, 'eval'))
+    return lines
+
+
+def _summary(task, out, labels, val_split):
+    sizes = ' / '.join(f'{len(v)} {k}' for k, v in labels.items())
+    baselines = ', '.join(f'{split} {majority_accuracy(labels["train"], labels[split]):.2f}%'
+                          for split in dict.fromkeys([val_split, 'test']))
+    return f'{task}: wrote {sizes} to {out}; majority-class accuracy: {baselines}'

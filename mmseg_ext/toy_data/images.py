@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 JPEG_QUALITY = 95
-SPLITS = ('train', 'val')
+TOY_SPLITS = ('train', 'val')  # a split's index seeds its images
 
 
 @dataclass(frozen=True)
@@ -308,7 +308,7 @@ def make_object_image(seed, split, i, cls, size):
     """Image ``i`` of ``split`` showing one ``cls`` object (radius 25-40 % of the shorter side)
     on 2-4 stuff bands, with an unlabelled clutter blob in 40 % of the images."""
     h, w = size
-    rng = np.random.default_rng([seed, SPLITS.index(split), i])
+    rng = np.random.default_rng([seed, TOY_SPLITS.index(split), i])
     scene = _stuff_bands(rng, IMAGENET_BACKGROUND, h, w)
     if rng.uniform() < 0.4:
         scene.append(_clutter(rng, IMAGENET_VOID, h, w))
@@ -320,7 +320,7 @@ def make_object_image(seed, split, i, cls, size):
 def make_scene(seed, split, i, classes, void, size):
     """Sample, rasterise and render image ``i`` of ``split``; returns (scene, index, rgb)."""
     h, w = size
-    rng = np.random.default_rng([seed, SPLITS.index(split), i])
+    rng = np.random.default_rng([seed, TOY_SPLITS.index(split), i])
     scene, index = drop_hidden(sample_scene(rng, classes, void, h, w), h, w,
                                min_area=max(8, h * w // 1000))
     return scene, index, render(scene, index, rng)
