@@ -213,7 +213,7 @@ def test_wrong_img_suffix_is_named(tmp_path, small_data):
 
 
 def test_images_skipped_for_their_suffix_are_listed(tmp_path, small_data, monkeypatch):
-    import mmseg_ext.apis.launch as launch
+    import mmseg_ext.apis.runner as launch
     root = _broken_copy(small_data, tmp_path / 'data')
     Image.new('RGB', (32, 32)).save(root / 'img' / 'train' / 'extra.png')
     messages = []

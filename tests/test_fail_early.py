@@ -135,7 +135,7 @@ def test_atomic_save_keeps_the_umask_permissions(tmp_path, umask, mode):
 
 def test_temporary_files_of_killed_saves_are_removed_at_the_next_start(
         tmp_path, small_data, monkeypatch):
-    import mmseg_ext.apis.launch as launch
+    import mmseg_ext.apis.runner as launch
     from mmseg_ext.apis import load_config, prepare_config
     work = tmp_path / 'work'
     work.mkdir()
@@ -285,7 +285,7 @@ def test_infer_refuses_other_checkpoints_and_shows_progress(tmp_path, small_data
 # ---- run set-up ----
 
 def test_resume_without_checkpoint_says_so(tmp_path, small_data, monkeypatch):
-    import mmseg_ext.apis.launch as launch
+    import mmseg_ext.apis.runner as launch
     from mmseg_ext.apis import load_config, prepare_config
     messages = []
     monkeypatch.setattr(launch, 'print_log', lambda msg, **kwargs: messages.append(msg))
@@ -310,7 +310,7 @@ def test_misspelled_checkpoint_hook_key_fails_before_training(tmp_path, small_da
 
 def test_a_shortened_run_warns_that_its_schedule_is_cut_short(tmp_path, small_data,
                                                                monkeypatch):
-    import mmseg_ext.apis.launch as launch
+    import mmseg_ext.apis.runner as launch
     from mmseg_ext.apis import load_config, prepare_config
     messages = []
     monkeypatch.setattr(launch, 'print_log', lambda msg, **kwargs: messages.append(msg))

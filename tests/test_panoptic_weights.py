@@ -10,7 +10,7 @@ from mmengine.config import Config  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 
 import mmseg_ext  # noqa: E402,F401
-from mmseg_ext.models.panoptic.weights import convert_panoptic_segformer  # noqa: E402
+from mmseg_ext.models.panoptic.convert import convert_panoptic_segformer  # noqa: E402
 from tests.helpers.official_panoptic_keys import num_params, official_layout  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]

@@ -89,7 +89,7 @@ def test_a_new_schedule_is_refused_or_applied_and_the_warning_follows_what_runs(
     fixes param_scheduler.1.end and raises the lr. Without the option: refused, saying how
     (and no warning about a schedule that will not run). With it: the rebuild hook is added
     and the cut-short warning, computed from the schedule that now runs, stays quiet."""
-    import mmseg_ext.apis.launch as launch
+    import mmseg_ext.apis.runner as launch
     messages = []
     monkeypatch.setattr(launch, 'print_log', lambda msg, **kwargs: messages.append(msg))
     _trained_checkpoint(tmp_path, small_data, {'train_cfg.max_iters': 20000})

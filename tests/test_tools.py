@@ -137,7 +137,7 @@ def test_a_clean_run_with_persistent_workers_exits_quietly(tmp_path, toy_ade20k)
 
 
 def test_epoch_based_configs_train_with_the_resumable_loop():
-    from mmseg_ext.apis.launch import _use_resumable_epoch_loop
+    from mmseg_ext.apis.runner import _use_resumable_epoch_loop
     for train_cfg in (dict(type='EpochBasedTrainLoop', max_epochs=2),
                       dict(by_epoch=True, max_epochs=2)):
         cfg = Config(dict(train_cfg=train_cfg))

@@ -16,7 +16,7 @@ def init_segmentor(config, checkpoint=None, device='cpu'):
     from mmseg.apis import init_model
 
     from ..utils import load_matching_checkpoint
-    from .launch import load_config
+    from .runner import load_config
     cfg = config if isinstance(config, Config) else load_config(config)
     model = init_model(cfg, None, device='cpu')
     meta = load_matching_checkpoint(model, checkpoint).get('meta', {}) if checkpoint else {}

@@ -4,7 +4,7 @@ this project's mmdet 3.x layout.
     python tools/model_converters/panoptic_segformer_weights.py SRC.pth DST.pth
 
 R50 / R101, PVTv2-B5 and Swin-L checkpoints are recognised by their backbone keys. The key
-mapping is in mmseg_ext/models/panoptic/weights.py; the official head's unused ``reg_branches2``
+mapping is in mmseg_ext/models/panoptic/convert.py; the official head's unused ``reg_branches2``
 and ``cls_thing_branches`` are dropped (and listed); any other key without a counterpart stops
 the conversion with its name.
 """
@@ -18,7 +18,7 @@ def main():
     args = parser.parse_args()
 
     from mmseg_ext.compat import load_checkpoint_file, save_checkpoint_atomic
-    from mmseg_ext.models.panoptic.weights import convert_panoptic_segformer
+    from mmseg_ext.models.panoptic.convert import convert_panoptic_segformer
     checkpoint = load_checkpoint_file(args.src)
     state_dict = checkpoint.get('state_dict', checkpoint)
     converted, dropped = convert_panoptic_segformer(state_dict)
