@@ -9,8 +9,8 @@ import mmseg_ext  # noqa: F401
 from mmseg_ext.models.backbones.mit import ARCH_SETTINGS, MiT, convert_mit_state_dict
 from mmseg_ext.models.decode_heads import AllMLPHead, convert_hf_head, convert_official_head
 
-# Totals of the official model with a 150-class ADE20K head (REFERENCE section 2), in M params;
-# the paper rounds them to 3.8/13.7/27.5/47.3/64.1/84.7.
+# Totals of the official model with a 150-class ADE20K head (SegFormer, Xie et al., NeurIPS 2021),
+# in M params; the paper rounds them to 3.8/13.7/27.5/47.3/64.1/84.7.
 PAPER_TOTALS = {'b0': 3.8, 'b1': 13.7, 'b2': 27.5, 'b3': 47.3, 'b4': 64.1, 'b5': 84.7}
 COUNTED_TOTALS = {'b0': 3.75, 'b1': 13.72, 'b2': 27.46, 'b3': 47.34, 'b4': 64.11, 'b5': 84.71}
 

@@ -1,5 +1,5 @@
 # Panoptic SegFormer, PVTv2-B5 (mmdet's PyramidVisionTransformerV2), 24 epochs.
-# Paper: PQ 55.4 on COCO val; quality threshold 0.3 for PVTv2 / Swin (REFERENCE section 3).
+# Paper (Li et al., CVPR 2022): PQ 55.4 on COCO val; quality threshold 0.3 for PVTv2 / Swin.
 # Backbone initialised from the ImageNet-22K weights `pvt_v2_b5_22k.pth`, as the official config
 # (mmdet's PVTv2 converts the official key layout when it loads them).
 _base_ = ['./panoptic-segformer_r50_coco-panoptic-24e.py']
