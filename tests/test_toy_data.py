@@ -349,3 +349,13 @@ def test_cli_writes_the_same_files_as_the_function(tmp_path):
     toy_data.make_coco_panoptic(tmp_path / 'fn', num_train=2, num_val=1, size=(48, 64), seed=5)
     cli, fn = _tree(tmp_path / 'cli'), _tree(tmp_path / 'fn')
     assert cli == fn and len(cli) == 2 + 1 + 2 + 1 + 4 + 1
+
+
+def test_cli_choices_are_the_generators():
+    """make_toy_data.py names its formats and default classes itself (--help imports nothing
+    heavy): they must be the package's."""
+    proc = subprocess.run([sys.executable, str(REPO / 'tools/misc/make_toy_data.py'), '--help'],
+                          capture_output=True, text=True, check=True)
+    help_text = ' '.join(proc.stdout.split())
+    assert '{' + ','.join(sorted(toy_data.GENERATORS)) + '}' in help_text
+    assert f"(default: {' '.join(toy_data.CUSTOM_CLASSES)})" in help_text
