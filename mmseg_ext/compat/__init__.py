@@ -1,6 +1,8 @@
 """Small, documented fixes that make the OpenMMLab 2.x stack work on current PyTorch / numpy.
 
-See docs/compat.md. Importing :mod:`mmseg_ext` applies them once:
+See docs/compat.md. Importing :mod:`mmseg_ext` applies them once, each as soon as the module
+it fixes is imported (:func:`~.post_import.when_imported`), so that the package itself stays
+cheap to import:
 
 * :func:`allow_mmengine_checkpoint_types` allow-lists, for ``torch.load(weights_only=True)``
   (the default since torch 2.6), exactly the non-tensor types an mmengine Runner checkpoint holds.
@@ -32,18 +34,20 @@ from .checkpoint import (
 from .cityscapes import patch_cityscapes_evaluation
 from .config_dump import make_config_dump_keep_interrupts
 from .mmpretrain import prepare_mmpretrain_import
+from .post_import import when_imported
 
 prepare_mmpretrain_import()
 allow_mmengine_checkpoint_types()
-make_checkpoint_saving_atomic()
-make_checkpoint_errors_name_the_file()
-make_resume_read_config_as_data()
-make_mmengine_load_weights_only()
 make_config_dump_keep_interrupts()
-patch_cityscapes_evaluation()
+for _fix in (make_checkpoint_saving_atomic, make_checkpoint_errors_name_the_file,
+             make_resume_read_config_as_data, make_mmengine_load_weights_only):
+    when_imported('mmengine.runner', _fix)
+when_imported('cityscapesscripts.evaluation.evalPixelLevelSemanticLabeling',
+              patch_cityscapes_evaluation)
 
 __all__ = ['allow_mmengine_checkpoint_types', 'load_checkpoint_file',
            'make_checkpoint_errors_name_the_file', 'make_checkpoint_saving_atomic',
            'make_config_dump_keep_interrupts',
            'make_mmengine_load_weights_only', 'make_resume_read_config_as_data',
-           'patch_cityscapes_evaluation', 'prepare_mmpretrain_import', 'save_checkpoint_atomic']
+           'patch_cityscapes_evaluation', 'prepare_mmpretrain_import', 'save_checkpoint_atomic',
+           'when_imported']

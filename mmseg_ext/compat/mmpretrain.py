@@ -15,31 +15,17 @@
 Both act only if mmpretrain is not imported yet, i.e. when :mod:`mmseg_ext` is imported first (as
 the tools and ``custom_imports`` do).
 """
-import importlib.abc
 import importlib.metadata
 import importlib.util
 import sys
 
+from .post_import import when_imported
+
 DEPENDENCY_MODULE = 'mmpretrain.utils.dependency'
 
 
-class _MultimodalOff(importlib.abc.MetaPathFinder):
-    """Finds ``mmpretrain.utils.dependency`` and sets its ``WITH_MULTIMODAL`` after it runs."""
-
-    def find_spec(self, name, path, target=None):
-        if name != DEPENDENCY_MODULE:
-            return None
-        sys.meta_path.remove(self)  # once; the real finders locate the file
-        spec = importlib.util.find_spec(name)
-        if spec is not None and spec.loader is not None:
-            run = spec.loader.exec_module
-
-            def exec_module(module):
-                run(module)
-                module.WITH_MULTIMODAL = False
-
-            spec.loader.exec_module = exec_module
-        return spec
+def _multimodal_off():
+    sys.modules[DEPENDENCY_MODULE].WITH_MULTIMODAL = False
 
 
 def prepare_mmpretrain_import():
@@ -47,8 +33,7 @@ def prepare_mmpretrain_import():
         return
     if importlib.util.find_spec('importlib_metadata') is None:
         sys.modules['importlib_metadata'] = importlib.metadata
-    if not any(isinstance(f, _MultimodalOff) for f in sys.meta_path):
-        sys.meta_path.insert(0, _MultimodalOff())
+    when_imported(DEPENDENCY_MODULE, _multimodal_off)
 
 
 def require_mmpretrain(config):
