@@ -7,9 +7,11 @@ import time
 
 import pytest
 
-import mmseg_ext  # noqa: F401  (its compat fixes must precede any import of mmseg / mmdet / mmpretrain)
+# first: mmseg_ext's compat fixes must precede any import of mmseg / mmdet / mmpretrain
+from mmseg_ext.registry import register_all_modules
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+register_all_modules()  # tests build every family's modules in this process
 
 if os.environ.get('PYTEST_XDIST_WORKER'):
     # tools/run_tests.sh runs one xdist worker per core: one thread each, no oversubscription

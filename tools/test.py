@@ -62,7 +62,7 @@ def _enable_visualization(cfg, args, scope):
 
 def main():
     args = parse_args()
-    import mmseg_ext  # noqa: F401  (registers modules, applies compat fixes)
+    import mmseg_ext  # noqa: F401  (first: its compat fixes let mmseg / mmdet import)
     from mmseg_ext.apis import build_runner, enable_tta, load_config
     from mmseg_ext.apis.test_outputs import set_segmentation_outputs
     from mmseg_ext.utils import check_checkpoint_matches

@@ -43,7 +43,7 @@ def main():
     args = parse_args()
     from mmengine.logging import print_log
 
-    import mmseg_ext  # noqa: F401  (registers modules, applies compat fixes)
+    import mmseg_ext  # noqa: F401  (first: its compat fixes let mmseg / mmdet import)
     from mmseg_ext.apis import build_runner, load_config
     cfg = load_config(args.config, args.cfg_options)
     if args.work_dir is not None:

@@ -2,7 +2,7 @@
 # official fairseq truncated-BPTT training): validation bits per character picks the best
 # checkpoint; tools/test.py evaluates the test split with the memory carried across blocks.
 default_scope = 'mmengine'
-custom_imports = dict(imports=['mmseg_ext'], allow_failed_imports=False)
+custom_imports = dict(imports=['mmseg_ext.registry.ls'], allow_failed_imports=False)
 
 val_evaluator = dict(type='BitsPerChar')
 test_evaluator = val_evaluator

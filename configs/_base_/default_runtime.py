@@ -1,6 +1,6 @@
 # Runtime shared by the segmentation configs (mmseg 1.x conventions).
 default_scope = 'mmseg'
-custom_imports = dict(imports=['mmseg_ext'], allow_failed_imports=False)
+custom_imports = dict(imports=['mmseg_ext.registry.segformer'], allow_failed_imports=False)
 env_cfg = dict(
     cudnn_benchmark=True,
     mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),

@@ -2,7 +2,7 @@
 # official run_tasks.py): validation accuracy picks the best checkpoint, which tools/test.py
 # evaluates on the test split.
 default_scope = 'mmengine'
-custom_imports = dict(imports=['mmseg_ext'], allow_failed_imports=False)
+custom_imports = dict(imports=['mmseg_ext.registry.ls'], allow_failed_imports=False)
 
 val_evaluator = dict(type='ClassificationAccuracy')
 test_evaluator = val_evaluator

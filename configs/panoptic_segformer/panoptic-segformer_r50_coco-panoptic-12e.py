@@ -4,7 +4,7 @@
 _base_ = ['../_base_/datasets/coco_panoptic.py']
 
 default_scope = 'mmdet'
-custom_imports = dict(imports=['mmseg_ext'], allow_failed_imports=False)
+custom_imports = dict(imports=['mmseg_ext.registry.panoptic'], allow_failed_imports=False)
 
 num_things_classes = 80
 num_stuff_classes = 53

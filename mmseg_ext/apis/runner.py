@@ -33,18 +33,29 @@ from ..checks.config_walk import type_name
 from ..checks.seg_data import check_seg_datasets
 from ..compat.checkpoint import remove_stale_temp_checkpoints
 from ..compat.mmpretrain import require_mmpretrain
+from ..registry import register_all_modules
 from ..utils.work_dir_lock import acquire_work_dir_lock
 from .resume_check import check_resume_config, check_resume_weights, read_resume_checkpoint
 
 TRAINING_HOOKS = ('NonFiniteLossHook', 'PreemptionHook')
+REGISTRY_PACKAGE = 'mmseg_ext.registry'
 
 
 def load_config(path, cfg_options=None):
-    """``Config.fromfile`` with an error that names the missing file."""
+    """``Config.fromfile`` (which imports the config's ``custom_imports``) with an error that
+    names the missing file. A config that names no :mod:`mmseg_ext.registry` family there (one
+    written for an earlier mmseg_ext, whose ``import mmseg_ext`` registered everything) gets
+    every family registered."""
     if not osp.isfile(path):
         raise FileNotFoundError(f'config file {path!r} does not exist; configs live under '
                                 f'configs/ (e.g. configs/segformer/mit-b0_ade20k.py)')
     cfg = Config.fromfile(path)
+    imports = cfg.get('custom_imports', {}).get('imports', [])
+    if not any(name.startswith(REGISTRY_PACKAGE) for name in
+               ([imports] if isinstance(imports, str) else imports)):
+        print_log(f'{path} names no {REGISTRY_PACKAGE}.<family> in custom_imports: registering '
+                  'every family (docs/registry.md)', logger='current')
+        register_all_modules()
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     if cfg.get('default_scope') == 'mmpretrain':

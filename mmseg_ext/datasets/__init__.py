@@ -1,1 +1,2 @@
-from . import char_lm, lra, transforms  # noqa: F401
+"""Datasets (character LM, LRA), segmentation transforms, image reading and the panoptic
+conversions. Nothing is imported here; :mod:`mmseg_ext.registry` imports what a config needs."""

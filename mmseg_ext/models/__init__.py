@@ -1,1 +1,2 @@
-from . import backbones, decode_heads, layers, lm, lra, panoptic  # noqa: F401
+"""Models: backbones, decode heads, shared layers, Panoptic SegFormer, the LS language models.
+Nothing is imported here; :mod:`mmseg_ext.registry` imports what a config needs."""

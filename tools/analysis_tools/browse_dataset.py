@@ -26,7 +26,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    import mmseg_ext  # noqa: F401  (registers modules, applies compat fixes)
+    import mmseg_ext  # noqa: F401  (first: its compat fixes let mmseg / mmdet import)
     from mmseg_ext.apis import load_config
     from mmseg_ext.apis.browse import browse_dataset
     cfg = load_config(args.config, args.cfg_options)

@@ -36,7 +36,7 @@ def main(argv=None):
     import matplotlib.pyplot as plt
     import numpy as np
 
-    import mmseg_ext  # noqa: F401  (registers modules, applies compat fixes)
+    import mmseg_ext  # noqa: F401  (first: its compat fixes let mmseg / mmdet import)
     from mmseg_ext.apis import load_config
     from mmseg_ext.utils.confusion_matrix import iou_from_confusion, segmentation_confusion
     cfg = load_config(args.config, args.cfg_options)

@@ -98,7 +98,7 @@ def main(argv=None):
     args = parse_args(argv)
     import tempfile
 
-    import mmseg_ext  # noqa: F401  (registers modules, applies compat fixes)
+    import mmseg_ext  # noqa: F401  (first: its compat fixes let mmseg / mmdet import)
     from mmseg_ext.apis import init_segmentor, load_config
     from mmseg_ext.deploy import export_at_precision, parity_gate, real_samples
     cfg = load_config(args.config, args.cfg_options)

@@ -54,7 +54,8 @@ def main():
     result, start = {}, time.time()
     import torch
 
-    import mmseg_ext  # noqa: F401
+    from mmseg_ext.registry import register_all_modules
+    register_all_modules()
     result['versions'] = {name: __import__(name).__version__ for name in (
         'torch', 'torchvision', 'numpy', 'mmengine', 'mmcv', 'mmseg', 'mmdet', 'mmpretrain')}
     result['import_s'] = round(time.time() - start, 1)

@@ -1,3 +1,2 @@
-from .aligned_resize import AlignedResize  # noqa: F401
-from .corruption import ImageCorruption  # noqa: F401
-from .validate_labels import ValidateSegLabels  # noqa: F401
+"""Segmentation transforms: ``AlignedResize``, ``ValidateSegLabels`` and ``ImageCorruption``
+(which loads imagecorruptions, so only the robustness evaluation imports it)."""
