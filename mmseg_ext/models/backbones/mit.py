@@ -16,13 +16,14 @@ import torch.nn.functional as F
 import torch.utils.checkpoint as cp
 from mmengine.logging import print_log
 from mmengine.model import BaseModule
-from mmengine.model.weight_init import trunc_normal_
 from mmengine.registry import MODELS
 from mmengine.runner.checkpoint import CheckpointLoader
 from torch import nn
 
 from ...utils import raise_on_mismatch
-from ..layout import to_map, to_seq
+from ..layers.drop_path import drop_path
+from ..layers.token_map import to_map, to_seq
+from ..layers.weight_init import init_linear_or_norm
 
 ARCH_SETTINGS = {
     'b0': dict(embed_dims=(32, 64, 160, 256), depths=(2, 2, 2, 2)),
@@ -36,29 +37,6 @@ NUM_HEADS = (1, 2, 5, 8)
 SR_RATIOS = (8, 4, 2, 1)
 PATCH_SIZES = (7, 3, 3, 3)
 PATCH_STRIDES = (4, 2, 2, 2)
-
-
-def drop_path(x, p, training):
-    """Stochastic depth per sample (Huang et al., 2016)."""
-    if p == 0. or not training:
-        return x
-    keep = x.new_empty((x.shape[0], ) + (1, ) * (x.ndim - 1)).bernoulli_(1 - p)
-    return x * keep / (1 - p)
-
-
-def init_linear_or_norm(m):
-    """The ViT-family initialisation of one module (MiT, ViL, CvT): Linear weights truncated
-    normal (std 0.02), zero biases; LayerNorm weight 1, bias 0. True if ``m`` was one of them."""
-    if isinstance(m, nn.Linear):
-        trunc_normal_(m.weight, std=.02)
-        if m.bias is not None:
-            nn.init.zeros_(m.bias)
-        return True
-    if isinstance(m, nn.LayerNorm):
-        nn.init.ones_(m.weight)
-        nn.init.zeros_(m.bias)
-        return True
-    return False
 
 
 class OverlapPatchEmbed(nn.Module):
