@@ -5,8 +5,8 @@ Mix-FFN) -> LayerNorm. No positional encoding: the 3x3 depthwise conv in Mix-FFN
 LayerNorm eps follows the official code: 1e-6 in blocks and stage-end norms, 1e-5 in the patch
 embedding and the sequence-reduction norm.
 
-Checkpoint converters for the official, HF transformers and mmseg 1.x layouts live at the end of
-this file, next to the model they describe.
+Checkpoint converters for the official, HF transformers and mmseg 1.x key layouts live at the end
+of this file, next to the model they describe.
 """
 import math
 import re
@@ -206,7 +206,7 @@ class MiT(BaseModule):
             self._load_pretrained(self.init_cfg['checkpoint'])
 
     def _load_pretrained(self, filename):
-        """Load a MiT checkpoint of any known layout. Stages built with another attention
+        """Load a MiT checkpoint of any known key layout. Stages built with another attention
         (``stage_attn_cfgs``) keep their fresh attention weights; everything else must match."""
         state = CheckpointLoader.load_checkpoint(filename, 'cpu')
         state = convert_mit_state_dict(state.get('state_dict', state))
@@ -236,7 +236,7 @@ class MiT(BaseModule):
 
 
 # --------------------------------------------------------------------------------------------
-# Checkpoint converters: official / HF transformers / mmseg 1.x layouts -> this module's keys.
+# Checkpoint converters: official / HF transformers / mmseg 1.x key layouts -> this module's keys.
 # Each maps a backbone state dict (no prefix) and raises on keys it does not know.
 # --------------------------------------------------------------------------------------------
 
@@ -246,8 +246,8 @@ _OFFICIAL_BLOCK = {
     'mlp.dwconv.dwconv': 'mlp.dwconv', 'mlp.fc2': 'mlp.fc2'}
 
 
-def _unknown(key, layout):
-    raise KeyError(f'unexpected key {key!r} for the {layout} MiT layout; is the checkpoint '
+def _unknown(key, key_layout):
+    raise KeyError(f'unexpected key {key!r} for the {key_layout} MiT layout; is the checkpoint '
                    f'in another layout? (see tools/model_converters/segformer_weights.py)')
 
 
@@ -359,8 +359,8 @@ def convert_mmseg_mit(state):
     return out
 
 
-def detect_mit_layout(state):
-    """Name the layout of a MiT state dict: 'ours', 'official', 'hf' or 'mmseg'."""
+def detect_mit_key_layout(state):
+    """Name the key layout of a MiT state dict: 'ours', 'official', 'hf' or 'mmseg'."""
     keys = list(state)
     if any(k.startswith('stages.') for k in keys):
         return 'ours'
@@ -379,8 +379,8 @@ MIT_CONVERTERS = {'ours': dict, 'official': convert_official_mit, 'hf': convert_
                   'mmseg': convert_mmseg_mit}
 
 
-def convert_mit_state_dict(state, layout=None):
-    """Convert a backbone state dict of any known layout to this module's keys.
+def convert_mit_state_dict(state, key_layout=None):
+    """Convert a backbone state dict of any known key layout to this module's keys.
 
     A whole model's state dict (an mmpretrain classifier or an mmseg segmentor: ``backbone.*``
     next to ``neck.*`` / ``head.*`` / ``decode_head.*``) gives its backbone."""
@@ -388,4 +388,4 @@ def convert_mit_state_dict(state, layout=None):
     if any(k.startswith('backbone.') for k in state):
         state = {k.removeprefix('backbone.'): v for k, v in state.items()
                  if k.startswith('backbone.')}
-    return MIT_CONVERTERS[layout or detect_mit_layout(state)](state)
+    return MIT_CONVERTERS[key_layout or detect_mit_key_layout(state)](state)
