@@ -23,7 +23,7 @@ from mmseg_ext.compat.checkpoint import (
     load_checkpoint_file,
     parse_config_text,
 )
-from tests.conftest import REPO, run_tool
+from tests.conftest import run_tool
 from tests.helpers.crafted_checkpoints import (
     config_text_payload,
     getattr_gadget,
@@ -170,5 +170,5 @@ def test_converters_refuse_crafted_checkpoints(tmp_path, monkeypatch, converter,
     torch.save({'state_dict': {'w': torch.ones(1)}, 'meta': getattr_gadget(marker)}, src)
     monkeypatch.setattr(sys, 'argv', [converter, src, str(tmp_path / 'out.pth'), *extra])
     with pytest.raises(pickle.UnpicklingError, match='refused getattr'):
-        runpy.run_path(osp.join(REPO, 'tools/model_converters', converter), run_name='__main__')
+        runpy.run_module(f'tools.model_converters.{converter[:-3]}', run_name='__main__')
     assert not marker.exists() and not os.path.exists(tmp_path / 'out.pth')

@@ -100,7 +100,7 @@ def test_an_interrupted_conversion_keeps_the_previous_file(tmp_path, monkeypatch
     monkeypatch.setattr(sys, 'argv', [tool, str(tmp_path / 'official.pth'), str(dst), '--from',
                                       'official'])
     with pytest.raises(OSError, match='No space left'):
-        runpy.run_path(tool, run_name='__main__')
+        runpy.run_module('tools.model_converters.segformer_weights', run_name='__main__')
     assert dst.read_bytes() == b'the previous conversion'
     assert sorted(os.listdir(tmp_path)) == ['official.pth', 'ours.pth']  # no temporary file left
 

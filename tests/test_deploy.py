@@ -1,6 +1,5 @@
 """ONNX deployment (issue 13): export through tools/deployment/pytorch2onnx.py, its parity
 gate, ONNX Runtime inference through tools/infer.py against mmseg's own PyTorch inference."""
-import importlib.util
 import os.path as osp
 import re
 
@@ -99,9 +98,7 @@ def test_changed_weight_fails_gate(b0_export, tmp_path):
     init.CopyFrom(numpy_helper.from_array(-numpy_helper.to_array(init), init.name))
     wrong = str(tmp_path / 'wrong.onnx')
     onnx.save(model, wrong)
-    spec = importlib.util.spec_from_file_location('pytorch2onnx', osp.join(REPO, EXPORT))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    from tools.deployment import pytorch2onnx as tool
     assert tool.main([osp.join(REPO, B0_TOY), ckpt, '--out', wrong, '--verify-only',
                       '--num-images', '2']) == 1
 

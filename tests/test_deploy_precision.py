@@ -4,7 +4,6 @@ MiT-LS, their mIoU gate, and a damaged quantization that the gate must refuse.
 The models have a random backbone and a classifier fitted by least squares on built-in training
 images (tests/helpers/fitted_head.py), so their mIoU is far above chance and a broken export
 loses it visibly."""
-import importlib.util
 import os.path as osp
 import re
 
@@ -15,18 +14,12 @@ from onnx import numpy_helper
 
 from tests.conftest import REPO
 from tests.helpers.fitted_head import fit_classifier
+from tools.deployment import pytorch2onnx
 
 B0_TOY = 'configs/segformer/mit-b0_toy-ade20k.py'
 LS_TOY = 'configs/ls_transformer/mit-ls-b0_toy-ade20k.py'
 EXPORT = 'tools/deployment/pytorch2onnx.py'
 SHAPE = ('64', '64')
-
-
-def load_tool():
-    spec = importlib.util.spec_from_file_location('pytorch2onnx', osp.join(REPO, EXPORT))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
 
 
 def absent_data(tmp):
@@ -79,7 +72,7 @@ def b0_int8(tmp_path_factory):
 
 def test_b0_int8_export_passes_gate_with_fp32_kept_where_fragile(b0_int8, capsys):
     tmp, ckpt, out = b0_int8
-    code = load_tool().main([osp.join(REPO, B0_TOY), ckpt, '--out', out, '--shape', *SHAPE,
+    code = pytorch2onnx.main([osp.join(REPO, B0_TOY), ckpt, '--out', out, '--shape', *SHAPE,
                              '--quantize', 'int8', '--calib-images', '4', '--num-images', '3',
                              *absent_data(tmp)])
     stdout = capsys.readouterr().out
@@ -117,7 +110,7 @@ def test_damaged_int8_scale_fails_gate(b0_int8, tmp_path, capsys):
     scale.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(scale) * 8, scale.name))
     damaged = str(tmp_path / 'damaged.onnx')
     onnx.save(model, damaged)
-    code = load_tool().main([osp.join(REPO, B0_TOY), ckpt, '--out', damaged, '--verify-only',
+    code = pytorch2onnx.main([osp.join(REPO, B0_TOY), ckpt, '--out', damaged, '--verify-only',
                              '--quantize', 'int8', '--num-images', '3', *absent_data(tmp_path)])
     stdout = capsys.readouterr().out
     assert code == 1 and 'FAILED' in stdout, stdout
@@ -127,7 +120,7 @@ def test_damaged_int8_scale_fails_gate(b0_int8, tmp_path, capsys):
 def test_b0_fp16_export_passes_gate(b0_int8, tmp_path, capsys):
     _, ckpt, _ = b0_int8
     out = str(tmp_path / 'b0_fp16.onnx')
-    code = load_tool().main([osp.join(REPO, B0_TOY), ckpt, '--out', out, '--shape', *SHAPE,
+    code = pytorch2onnx.main([osp.join(REPO, B0_TOY), ckpt, '--out', out, '--shape', *SHAPE,
                              '--precision', 'fp16', '--num-images', '3', *absent_data(tmp_path)])
     stdout = capsys.readouterr().out
     assert code == 0 and 'PASSED' in stdout, stdout

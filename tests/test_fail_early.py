@@ -3,7 +3,6 @@ fit or cannot be read, atomic saves, --resume without a checkpoint, misspelled h
 --help of every tool."""
 import errno
 import glob
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -38,7 +37,7 @@ def _toy_runner(work_dir, bad_iterations, max_skips):
     from mmengine.model import BaseModel
     from mmengine.runner import Runner
 
-    import mmseg_ext  # noqa: F401  (registers the hook)
+    import mmseg_ext.engine.hooks  # noqa: F401  (registers the hook)
 
     class Toy(BaseModel):
 
@@ -239,13 +238,6 @@ def test_unreadable_checkpoints_are_named(tmp_path):
         check_checkpoint_matches(module, str(tensor))
 
 
-def _infer_tool():
-    spec = importlib.util.spec_from_file_location('_infer', osp.join(REPO, 'tools/infer.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
-
-
 def _model_checkpoint(cfg_path, path):
     from mmengine.registry import init_default_scope
     from mmseg.registry import MODELS
@@ -260,7 +252,7 @@ def _model_checkpoint(cfg_path, path):
 
 def test_infer_refuses_other_checkpoints_and_shows_progress(tmp_path, small_data, capsys):
     """infer.py uses test.py's check; a matching checkpoint runs with a progress bar."""
-    tool = _infer_tool()
+    from tools import infer as tool
     cfg = custom_config(tmp_path, data_root=repr(small_data), classes=CLASSES,
                         pretrained='None')
     images = osp.join(small_data, 'img/val')

@@ -1,27 +1,18 @@
-"""The prepared GPU check (tools/misc/gpu_check.sh, mmseg_ext/utils/gpu_check.py) rehearsed on
+"""The prepared GPU check (tools/misc/gpu_check.sh, mmseg_ext/gpu_check.py) rehearsed on
 CPU: the dry run's JSON has every step, each ok, with what the GPU run reports; a failing,
 hanging or silent step is recorded as such and the check goes on."""
-import importlib.util
 import json
 import math
 
 import pytest
 import torch
 
-from .conftest import REPO, run_tool
+from .conftest import run_tool
 
 STEPS = ['toy_ade20k', 'toy_coco_panoptic', 'toy_imagenet', 'toy_text', 'toy_text_split',
          'fps_mit-b0', 'fps_mit-b1', 'fps_mit-b2', 'fps_mit-b3', 'fps_mit-b4', 'fps_mit-b5',
          'train_segformer', 'train_panoptic', 'train_ls_char_lm', 'train_classifier',
          'ls_attention', 'ls_attention_speed', 'dist_train']
-
-
-def load_check():
-    spec = importlib.util.spec_from_file_location(
-        'gpu_check_under_test', f'{REPO}/mmseg_ext/utils/gpu_check.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_dry_run_runs_every_step_ok(tmp_path):
@@ -53,7 +44,7 @@ def test_dry_run_runs_every_step_ok(tmp_path):
 
 @pytest.mark.parametrize('fork', [True, False])
 def test_failures_are_recorded_and_the_check_goes_on(tmp_path, fork):
-    check = load_check()
+    from mmseg_ext import gpu_check as check
     scripts = dict(ok='print("Average fps of 2 runs: 12.50")',
                    raises='raise ValueError("boom")',
                    silent='print("nothing to see")',
@@ -75,7 +66,7 @@ def test_failures_are_recorded_and_the_check_goes_on(tmp_path, fork):
 
 
 def test_steps_out_of_time_are_skipped_and_recorded(tmp_path):
-    check = load_check()
+    from mmseg_ext import gpu_check as check
     out = tmp_path / 'check.json'
     check.run_check(out, tmp_path, dry_run=True, time_limit=0, mmcv_build={'status': 'skipped'},
                     port=0)

@@ -160,19 +160,10 @@ def test_official_vil_ls_checkpoint_loads_with_no_missing_or_unexpected_keys():
         convert_official_vil_ls({**official, 'layer1.0.x_pos_embed': torch.zeros(1, 56, 48)})
 
 
-def _robustness_tool():
-    import importlib.util
-    path = osp.join(REPO, 'tools/analysis_tools/robustness_eval.py')
-    spec = importlib.util.spec_from_file_location('_robustness_eval_i12', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_corruption_errors_follow_imagenet_c():
     """CE_c = sum_s E_sc / sum_s E^b_sc; rCE_c = sum_s (E_sc - E_clean) / sum_s (E^b_sc -
     E^b_clean); mCE, rmCE = means over corruptions (Hendrycks & Dietterich 2019)."""
-    rob = _robustness_tool()
+    from mmseg_ext.robustness import corruption_eval as rob
 
     def results(top1):
         return dict(results={key: {'accuracy/top1': v} for key, v in top1.items()})
@@ -327,7 +318,8 @@ def test_robustness_eval_on_toy_classifier_with_mce(cvt_toy_run, toy_in, tmp_pat
     import json
 
     from mmpretrain.registry import MODELS
-    rob = _robustness_tool()
+
+    from tools.analysis_tools import robustness_eval as rob
     config, _, ckpt = cvt_toy_run
     init_default_scope('mmpretrain')
     untrained = str(tmp_path / 'untrained.pth')

@@ -2,7 +2,6 @@
 folders with bad files and on big images, Cityscapes results the official evaluation scores,
 and the exporter's gate threshold and untrained-weights flag. check_dataset.py's EXIF cases are
 in tests/test_check_dataset.py."""
-import importlib.util
 import json
 import os.path as osp
 
@@ -13,17 +12,12 @@ from PIL import Image, ImageOps
 
 from tests.conftest import REPO, run_tool
 from tests.test_deploy import random_checkpoint
+from tools import infer
+from tools.deployment import pytorch2onnx
 
 B0_TOY = 'configs/segformer/mit-b0_toy-ade20k.py'
 CITY_TOY = 'configs/segformer/mit-b0_toy-cityscapes.py'
 EXPORT = 'tools/deployment/pytorch2onnx.py'
-
-
-def _tool(path):
-    spec = importlib.util.spec_from_file_location(osp.basename(path)[:-3], osp.join(REPO, path))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
 
 
 @pytest.fixture(scope='module')
@@ -139,7 +133,7 @@ def test_infer_skips_bad_files_and_follows_the_photo_as_viewers_show_it(tmp_path
     (images / 'c_truncated.jpg').write_bytes(photo.read_bytes()[:300])
     _phone_photo(images / 'd_plain.jpg', orientation=1, seed=2)
     out = tmp_path / 'out'
-    code = _tool('tools/infer.py').main([osp.join(REPO, B0_TOY), ckpt, str(images),
+    code = infer.main([osp.join(REPO, B0_TOY), ckpt, str(images),
                                         '--out-dir', str(out)])
     printed = capsys.readouterr().out
     assert code == 1
@@ -224,7 +218,7 @@ def test_test_tool_cityscapes_outputs(tmp_path, toy_cityscapes):
 
 
 def test_exporter_needs_random_init_for_untrained_weights(tmp_path, capsys):
-    tool = _tool(EXPORT)
+    tool = pytorch2onnx
     for checkpoint in ([''], [], [str(tmp_path / 'missing.pth')]):
         with pytest.raises(SystemExit):
             tool.parse_args([B0_TOY, *checkpoint, '--out', 'x.onnx'])
@@ -249,7 +243,7 @@ def test_exporter_gate_threshold_is_set_by_min_agreement(tmp_path, b0):
     import onnx
     from onnx import numpy_helper
     ckpt, _ = b0
-    tool = _tool(EXPORT)
+    tool = pytorch2onnx
     onnx_file = str(tmp_path / 'b0.onnx')
     options = ['--shape', '64', '64', '--num-images', '1', '--cfg-options',
                f'test_dataloader.dataset.data_root={tmp_path / "no"}']

@@ -180,16 +180,13 @@ def test_oracle_through_post_processing_gives_pq_100(model_and_cfg, toy_root):
 
 def test_attention_map_tool_writes_pngs(model_and_cfg, toy_root, tmp_path):
     """tools/analysis_tools/panoptic_attention_maps.py: one PNG per query and mask stage."""
-    import importlib.util
+    from mmseg_ext.apis import panoptic_attention_maps
+    from tools.analysis_tools import panoptic_attention_maps as tool
 
     model, _ = model_and_cfg
     cfg_file, ckpt = tmp_path / 'cfg.py', tmp_path / 'model.pth'
     tiny_config(toy_root).dump(str(cfg_file))  # building the model edits its config dict
     torch.save({'state_dict': model.state_dict()}, ckpt)
-    path = REPO / 'tools/analysis_tools/panoptic_attention_maps.py'
-    spec = importlib.util.spec_from_file_location('panoptic_attention_maps', path)
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
     img = sorted((toy_root / 'val2017').glob('*.jpg'))[0]
     out = tmp_path / 'maps'
     tool.main([str(cfg_file), str(ckpt), str(img), '--queries', 't0', 't3', 's:road',
@@ -199,4 +196,4 @@ def test_attention_map_tool_writes_pngs(model_and_cfg, toy_root, tmp_path):
     assert written == ['s_road_layer0.png', 's_road_layer1.png', 's_road_layer2.png',
                        't0_layer0.png', 't0_layer1.png', 't3_layer0.png', 't3_layer1.png']
     with pytest.raises(ValueError):
-        tool.resolve(['t99'], ['road'], 10)
+        panoptic_attention_maps.resolve(['t99'], ['road'], 10)

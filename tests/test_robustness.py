@@ -1,5 +1,4 @@
 """Corruption transform, robustness_eval tool (pairs, resume, table, plot, end to end)."""
-import importlib.util
 import json
 import os.path as osp
 
@@ -14,19 +13,14 @@ from mmseg_ext.datasets.transforms.corruption import (
     corrupt_image,
     corruption_family,
 )
+from mmseg_ext.robustness import compare_predictions
+from mmseg_ext.robustness import corruption_eval as rob
+from tools.analysis_tools import compare_predictions as compare_tool
+from tools.analysis_tools import robustness_eval
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
-def _load_tool(name):
-    path = osp.join(ROOT, 'tools', 'analysis_tools', f'{name}.py')
-    spec = importlib.util.spec_from_file_location(f'_tool_{name}', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-rob = _load_tool('robustness_eval')
 
 
 @pytest.fixture(scope='module')
@@ -290,7 +284,7 @@ def test_end_to_end_and_resume(tiny_model, tmp_path, monkeypatch, one_thread):
     work = str(tmp_path / 'work')
     argv = [cfg, ckpt, '--corruptions', 'gaussian_noise', 'glass_blur', '--severities', '0', '1',
             '5', '--work-dir', work]
-    rob.main(argv)
+    robustness_eval.main(argv)
     out = osp.join(work, 'robustness')
     with open(osp.join(out, 'results.json')) as f:
         results = json.load(f)['results']
@@ -312,9 +306,10 @@ def test_end_to_end_and_resume(tiny_model, tmp_path, monkeypatch, one_thread):
         return wrapped
 
     monkeypatch.setattr(rob, 'make_evaluator', counting)
-    rob.main(argv[:-3] + ['0', '1', '3', '5', '--work-dir', work,
-                          '--cfg-options', 'model.test_cfg.mode=slide',
-                          'model.test_cfg.crop_size=[32,32]', 'model.test_cfg.stride=[24,24]'])
+    robustness_eval.main(argv[:-3] + ['0', '1', '3', '5', '--work-dir', work,
+                                      '--cfg-options', 'model.test_cfg.mode=slide',
+                                      'model.test_cfg.crop_size=[32,32]',
+                                      'model.test_cfg.stride=[24,24]'])
     assert calls == [('gaussian_noise', 3), ('glass_blur', 3)]
     with open(osp.join(out, 'table.csv')) as f:
         assert len(f.read().splitlines()) == 1 + 1 + 2 + 1
@@ -322,11 +317,11 @@ def test_end_to_end_and_resume(tiny_model, tmp_path, monkeypatch, one_thread):
 
 def test_compare_predictions(tiny_model, tmp_path, one_thread):
     cfg, ckpt, root = tiny_model
-    tool = _load_tool('compare_predictions')
+    tool = compare_predictions
     out = tmp_path / 'cmp'
-    tool.main(['--models', cfg, ckpt, cfg, ckpt, '--names', 'A', 'B', '--images',
-               str(root / 'img'), '--max-images', '2', '--out-dir', str(out),
-               '--corruption', 'fog', '--severity', '2'])
+    compare_tool.main(['--models', cfg, ckpt, cfg, ckpt, '--names', 'A', 'B', '--images',
+                       str(root / 'img'), '--max-images', '2', '--out-dir', str(out),
+                       '--corruption', 'fog', '--severity', '2'])
     assert sorted(p.name for p in out.iterdir()) == ['0.png', '1.png', 'contact_sheet.png']
     label = np.array([[0, 1], [2, 255]])
     rgb = tool.colourise(label, [[1, 2, 3], [4, 5, 6], [7, 8, 9]])

@@ -27,11 +27,7 @@ JSON and RLE instance masks with scores instead; ``--ann-file`` takes image and 
 from a COCO(-panoptic) json (see mmseg_ext/apis/panoptic_inference.py).
 """
 import argparse
-import os
-import os.path as osp
 import sys
-
-IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 
 
 def parse_args(argv=None):
@@ -54,48 +50,14 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def list_images(path):
-    if osp.isfile(path):
-        return [path]
-    if not osp.isdir(path):
-        raise FileNotFoundError(f'{path!r} is neither an image nor a directory')
-    files = sorted(osp.join(path, f) for f in os.listdir(path)
-                   if f.lower().endswith(IMG_EXTENSIONS))
-    if not files:
-        raise FileNotFoundError(f'no images ({", ".join(IMG_EXTENSIONS)}) in {path!r}')
-    return files
-
-
 def main(argv=None):
     args = parse_args(argv)
     import mmseg_ext  # noqa: F401  (first: its compat fixes let mmseg / mmdet import)
 
     # isort: split
-    from mmseg_ext.apis import infer_panoptic, is_panoptic_config, load_config
-    from mmseg_ext.apis.inference import infer_images
-    from mmseg_ext.datasets.image_io import image_rule
-    from mmseg_ext.deploy import build_predictor
-    from mmseg_ext.deploy.predictor import test_steps
-    images = list_images(args.inputs)
-    panoptic = is_panoptic_config(args.config)
-    if panoptic:
-        _, failed = infer_panoptic(args.config, args.checkpoint, images, args.out_dir,
-                                   device=args.device, opacity=args.opacity,
-                                   ann_file=args.ann_file)
-    else:
-        cfg = load_config(args.config)
-        predict, palette = build_predictor(cfg, args.checkpoint, args.backend, args.device,
-                                           args.compile)
-        _, failed = infer_images(predict, images, args.out_dir, palette, args.opacity,
-                                 image_rule(test_steps(cfg)).read)
-    maps = 'panoptic maps' if panoptic else 'label maps'
-    print(f'\nwrote overlays and {maps} of {len(images) - len(failed)} of {len(images)} images '
-          f'to {args.out_dir}')
-    if failed:
-        print(f'{len(failed)} image(s) failed:')
-        for path, reason in failed:
-            print(f'  {path}: {reason}')
-    return 1 if failed else 0
+    from mmseg_ext.apis.inference import infer_files
+    return infer_files(args.config, args.checkpoint, args.inputs, args.out_dir, args.device,
+                       args.opacity, args.ann_file, args.backend, args.compile)
 
 
 if __name__ == '__main__':

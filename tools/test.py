@@ -9,7 +9,6 @@ results of mmseg's CityscapesMetric (added if the config lacks it) in DIR.
 """
 import argparse
 import os
-import os.path as osp
 
 from mmengine.config import DictAction
 
@@ -41,62 +40,13 @@ def parse_args():
     return args
 
 
-def _enable_visualization(cfg, args, scope):
-    hook = cfg.default_hooks.get('visualization')
-    if hook is None:
-        raise KeyError(f'{args.config} has no default_hooks.visualization, which --show and '
-                       '--show-dir need')
-    hook['enable' if scope == 'mmpretrain' else 'draw'] = True
-    hook['interval'] = 1  # paint every test image, not every 50th
-    if args.show:
-        hook['show'] = True
-        hook['wait_time'] = args.wait_time
-    if args.show_dir:
-        if scope == 'mmdet':
-            hook['test_out_dir'] = args.show_dir
-        elif scope == 'mmpretrain':
-            hook['out_dir'] = args.show_dir
-        else:
-            cfg.visualizer['save_dir'] = args.show_dir
-
-
 def main():
     args = parse_args()
     import mmseg_ext  # noqa: F401  (first: its compat fixes let mmseg / mmdet import)
-    from mmseg_ext.apis import build_runner, enable_tta, load_config
-    from mmseg_ext.apis.test_outputs import set_segmentation_outputs
-    from mmseg_ext.utils import check_checkpoint_matches
-    cfg = load_config(args.config, args.cfg_options)
-    scope = cfg.get('default_scope', 'mmseg')
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
-    if not osp.isfile(args.checkpoint) and '://' not in args.checkpoint:
-        raise FileNotFoundError(f'checkpoint {args.checkpoint!r} does not exist')
-    cfg.load_from = args.checkpoint
-    if args.show or args.show_dir:
-        _enable_visualization(cfg, args, scope)
-    if args.tta:
-        enable_tta(cfg, args.config)
-    if scope == 'mmseg':
-        set_segmentation_outputs(cfg, args.out, args.cityscapes_out)
-    elif args.cityscapes_out:
-        raise ValueError(f'--cityscapes-out applies to segmentation (mmseg) configs, not {scope}')
-
-    runner = build_runner(cfg, args.launcher, mode='test')
-    if osp.isfile(args.checkpoint):  # fail on mismatched keys instead of a warning
-        model = runner.model.module if args.tta else runner.model
-        check_checkpoint_matches(getattr(model, 'module', model), args.checkpoint)
-    if args.out is not None and scope != 'mmseg':
-        if not args.out.endswith(('.pkl', '.pickle')):
-            raise ValueError(f'--out {args.out!r}: {scope} results are dumped to a .pkl file')
-        if scope == 'mmdet':
-            from mmdet.evaluation import DumpDetResults as DumpResults
-        else:
-            from mmengine.evaluator import DumpResults
-        runner.test_evaluator.metrics.append(DumpResults(out_file_path=args.out))
-    runner.test()
+    from mmseg_ext.apis.train_test import run_testing
+    run_testing(args.config, args.checkpoint, args.work_dir, args.out, args.cityscapes_out,
+                args.show, args.show_dir, args.wait_time, args.tta, args.cfg_options,
+                args.launcher)
 
 
 if __name__ == '__main__':

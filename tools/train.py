@@ -5,9 +5,7 @@ Exit codes: 0 done; 75 stopped by SIGTERM / SIGUSR1 after saving a checkpoint (r
 --resume; tools/slurm_train.sh does); other non-zero codes are errors (e.g. a NaN loss).
 """
 import argparse
-import logging
 import os
-import os.path as osp
 
 from mmengine.config import DictAction
 
@@ -41,28 +39,10 @@ def parse_args():
 
 def main():
     args = parse_args()
-    from mmengine.logging import print_log
-
     import mmseg_ext  # noqa: F401  (first: its compat fixes let mmseg / mmdet import)
-    from mmseg_ext.apis import build_runner, load_config
-    cfg = load_config(args.config, args.cfg_options)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
-    if args.amp:
-        wrapper_type = cfg.optim_wrapper.get('type', 'OptimWrapper')  # mmengine's default
-        if wrapper_type == 'AmpOptimWrapper':
-            print_log('AMP training is already enabled in your config.', logger='current',
-                      level=logging.WARNING)
-        elif wrapper_type != 'OptimWrapper':
-            raise ValueError(f'--amp needs optim_wrapper.type OptimWrapper, got {wrapper_type}')
-        else:
-            cfg.optim_wrapper.type = 'AmpOptimWrapper'
-            cfg.optim_wrapper.loss_scale = 'dynamic'
-    cfg.resume = args.resume
-    build_runner(cfg, args.launcher, mode='train',
-                 new_schedule=args.resume_with_new_schedule).train()
+    from mmseg_ext.apis.train_test import run_training
+    run_training(args.config, args.work_dir, args.resume, args.resume_with_new_schedule,
+                 args.amp, args.cfg_options, args.launcher)
 
 
 if __name__ == '__main__':

@@ -1,6 +1,12 @@
 """Inference: a segmentor from a config and a checkpoint that must match it, label maps of
-images of any size in bounded memory, and a folder of images where a bad file is skipped."""
+images of any size in bounded memory, and a folder of images where a bad file is skipped (the
+logic of tools/infer.py)."""
+import os
+import os.path as osp
+
 import numpy as np
+
+IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 
 
 def init_segmentor(config, checkpoint=None, device='cpu'):
@@ -103,8 +109,6 @@ def infer_images(predict, images, out_dir, palette, opacity=0.5, read=None, log=
     writing fails) is logged with its name and reason and skipped. ``read(path)`` decodes an
     image (default: mmcv's ``LoadImageFromFile`` rule, :class:`~mmseg_ext.datasets.image_io.
     ImageRule`). Returns ``(written, failed)``: paths, and ``(path, reason)`` pairs."""
-    import os
-    import os.path as osp
     import sys
 
     import mmcv
@@ -133,3 +137,44 @@ def infer_images(predict, images, out_dir, palette, opacity=0.5, read=None, log=
             log(f'\nskipped {path}: {reason}')
         progress.update()
     return written, failed
+
+
+def list_images(path):
+    """``path`` if it is a file, else the images in the folder ``path``, sorted."""
+    if osp.isfile(path):
+        return [path]
+    if not osp.isdir(path):
+        raise FileNotFoundError(f'{path!r} is neither an image nor a directory')
+    files = sorted(osp.join(path, f) for f in os.listdir(path)
+                   if f.lower().endswith(IMG_EXTENSIONS))
+    if not files:
+        raise FileNotFoundError(f'no images ({", ".join(IMG_EXTENSIONS)}) in {path!r}')
+    return files
+
+
+def infer_files(config, checkpoint, inputs, out_dir, device='cpu', opacity=0.5, ann_file=None,
+                backend='pytorch', torch_compile=False):
+    """Segment an image or a folder of images (panoptic configs too), print a summary of the
+    failed ones; returns the exit status: 1 if any image failed, else 0."""
+    from ..datasets.image_io import image_rule
+    from ..deploy import build_predictor
+    from ..deploy.predictor import test_steps
+    from . import infer_panoptic, is_panoptic_config, load_config
+    images = list_images(inputs)
+    panoptic = is_panoptic_config(config)
+    if panoptic:
+        _, failed = infer_panoptic(config, checkpoint, images, out_dir, device=device,
+                                   opacity=opacity, ann_file=ann_file)
+    else:
+        cfg = load_config(config)
+        predict, palette = build_predictor(cfg, checkpoint, backend, device, torch_compile)
+        _, failed = infer_images(predict, images, out_dir, palette, opacity,
+                                 image_rule(test_steps(cfg)).read)
+    maps = 'panoptic maps' if panoptic else 'label maps'
+    print(f'\nwrote overlays and {maps} of {len(images) - len(failed)} of {len(images)} images '
+          f'to {out_dir}')
+    if failed:
+        print(f'{len(failed)} image(s) failed:')
+        for path, reason in failed:
+            print(f'  {path}: {reason}')
+    return 1 if failed else 0

@@ -22,7 +22,7 @@ def main():
     sys.argv = [tool, '--help']
     start = time.perf_counter()
     try:
-        runpy.run_path(tool, run_name='__main__')
+        runpy.run_module(tool[:-3].replace('/', '.'), run_name='__main__')
     except SystemExit:
         pass
     report = dict(

@@ -20,7 +20,7 @@ HEADS = {  # in_channels, C
 def project(x, weight):
     import torch.nn.functional as F
 
-    from mmseg_ext.models.layout import to_map, to_seq
+    from mmseg_ext.models.layers.token_map import to_map, to_seq
     return to_map(F.linear(to_seq(x), weight), x.shape[2:])
 
 

@@ -96,33 +96,13 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    import tempfile
-
     import mmseg_ext  # noqa: F401  (first: its compat fixes let mmseg / mmdet import)
-    from mmseg_ext.apis import init_segmentor, load_config
-    from mmseg_ext.deploy import export_at_precision, parity_gate, real_samples
-    cfg = load_config(args.config, args.cfg_options)
-    model = init_segmentor(cfg, args.checkpoint or None)
-    if args.random_init:
-        print('--random-init: exporting randomly initialised (untrained) weights')
-    reduced = args.precision != 'fp32'
-    gate_options = {} if args.min_agreement is None else \
-        dict(min_agreement=args.min_agreement / 100)
-    with tempfile.TemporaryDirectory() as workdir:
-        if not args.verify_only:
-            shape = args.shape or cfg.model.data_preprocessor.get('size') or (512, 512)
-            what = export_at_precision(model, cfg, args.out, tuple(shape), args.precision,
-                                       workdir, args.dynamic, args.output, args.calib_images)
-            kind = 'H x W free' if args.dynamic else f'{shape[0]} x {shape[1]}'
-            print(f'wrote {args.out} (input image [1, 3, {kind}], output {args.output}; '
-                  f'{what})')
-        source, dataset = real_samples(cfg, args.num_images, workdir)
-        report = parity_gate(model, args.out, dataset, source, args.num_images, args.threads,
-                             precision=args.precision,
-                             max_miou_drop=args.max_miou_drop if reduced else None,
-                             **gate_options)
-    print(report.summary())
-    return 0 if report.passed else 1
+    from mmseg_ext.deploy.export_and_verify import export_and_verify
+    passed = export_and_verify(
+        args.config, args.checkpoint, args.out, args.shape, args.dynamic, args.output,
+        args.num_images, args.min_agreement, args.threads, args.verify_only, args.precision,
+        args.calib_images, args.max_miou_drop, args.cfg_options, args.random_init)
+    return 0 if passed else 1
 
 
 if __name__ == '__main__':

@@ -1,24 +1,12 @@
 """Run the prepared GPU check's steps and write their results to one JSON (the steps, settings
-and JSON: mmseg_ext/utils/gpu_check.py). Started by tools/misc/gpu_check.sh, which installs the
+and JSON: mmseg_ext/gpu_check.py). Started by tools/misc/gpu_check.sh, which installs the
 bundle and builds mmcv first; see docs/install.md, "When a GPU is lent".
 
     python tools/misc/gpu_check.py --out work_dirs/gpu_check.json [--dry-run] [--steps NAME ...]
 """
 import argparse
-import importlib.util
 import json
-import socket
 from pathlib import Path
-
-
-def _load_gpu_check():
-    """Load mmseg_ext/utils/gpu_check.py by path: importing the package needs the whole
-    OpenMMLab stack, whose failure to import the check must record, not die of."""
-    path = Path(__file__).resolve().parents[2] / 'mmseg_ext' / 'utils' / 'gpu_check.py'
-    spec = importlib.util.spec_from_file_location('mmseg_ext_gpu_check', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def parse_args():
@@ -37,20 +25,11 @@ def parse_args():
     return parser.parse_args()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
 def main():
     args = parse_args()
-    check = _load_gpu_check()
-    report = check.run_check(Path(args.out), Path(args.work_dir), args.dry_run, args.time_limit,
-                             json.loads(args.mmcv_build), free_port(), args.steps)
-    failed = [name for name, step in report['steps'].items() if step['status'] != 'ok']
-    print(f'[gpu_check] wrote {args.out}: {len(report["steps"]) - len(failed)} of '
-          f'{len(report["steps"])} steps ok' + (f'; not ok: {" ".join(failed)}' if failed else ''))
+    from mmseg_ext.gpu_check import run_gpu_check
+    run_gpu_check(Path(args.out), Path(args.work_dir), args.dry_run, args.time_limit,
+                  json.loads(args.mmcv_build), args.steps)
 
 
 if __name__ == '__main__':

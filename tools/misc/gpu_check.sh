@@ -5,7 +5,7 @@
 #   bash tools/misc/gpu_check.sh --dry-run   # on CPU: no install, no build, the tiniest settings
 # Options: --work-dir DIR (scratch, default work_dirs/gpu_check). Writes $OUT/gpu_check.json when
 # $OUT is set, else work_dirs/gpu_check.json, and the steps' logs beside it (the steps:
-# mmseg_ext/utils/gpu_check.py). Time: the whole run gets GPU_CHECK_SECONDS (default 540; 3600
+# mmseg_ext/gpu_check.py). Time: the whole run gets GPU_CHECK_SECONDS (default 540; 3600
 # in the dry run); the mmcv build is time-boxed to MMCV_BUILD_SECONDS (default 330) and recorded
 # either way; the steps get what is left. PYTHON: the interpreter (default: the GPU machine's
 # /opt/torch/.venv/bin/python3; in the dry run .venv/bin/python; else python3).

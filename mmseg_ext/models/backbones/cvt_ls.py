@@ -17,14 +17,10 @@ import torch
 from mmengine.registry import MODELS
 from torch import nn
 
-from .vit_block import (
-    FixedSizeBackbone,
-    MultiheadSelfAttention,
-    PreNormBlock,
-    QuickGELU,
-    check_input_size,
-    resolve_arch,
-)
+from ..layers.attention import MultiheadSelfAttention
+from ..layers.block import PreNormBlock
+from ..layers.mlp import QuickGELU
+from .fixed_size import FixedSizeBackbone, check_input_size, resolve_arch
 
 ARCH_SETTINGS = {
     '13': dict(depths=(1, 2, 10), embed_dims=(64, 192, 384), num_heads=(1, 3, 6)),

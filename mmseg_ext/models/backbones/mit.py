@@ -5,8 +5,8 @@ Mix-FFN) -> LayerNorm. No positional encoding: the 3x3 depthwise conv in Mix-FFN
 LayerNorm eps follows the official code: 1e-6 in blocks and stage-end norms, 1e-5 in the patch
 embedding and the sequence-reduction norm.
 
-Checkpoint converters for the official, HF transformers and mmseg 1.x layouts live at the end of
-this file, next to the model they describe.
+Checkpoint converters for the official, HF transformers and mmseg 1.x key layouts live at the end
+of this file, next to the model they describe.
 """
 import math
 import re
@@ -16,13 +16,14 @@ import torch.nn.functional as F
 import torch.utils.checkpoint as cp
 from mmengine.logging import print_log
 from mmengine.model import BaseModule
-from mmengine.model.weight_init import trunc_normal_
 from mmengine.registry import MODELS
 from mmengine.runner.checkpoint import CheckpointLoader
 from torch import nn
 
 from ...utils import raise_on_mismatch
-from ..layout import to_map, to_seq
+from ..layers.drop_path import drop_path
+from ..layers.token_map import to_map, to_seq
+from ..layers.weight_init import init_linear_or_norm
 
 ARCH_SETTINGS = {
     'b0': dict(embed_dims=(32, 64, 160, 256), depths=(2, 2, 2, 2)),
@@ -36,29 +37,6 @@ NUM_HEADS = (1, 2, 5, 8)
 SR_RATIOS = (8, 4, 2, 1)
 PATCH_SIZES = (7, 3, 3, 3)
 PATCH_STRIDES = (4, 2, 2, 2)
-
-
-def drop_path(x, p, training):
-    """Stochastic depth per sample (Huang et al., 2016)."""
-    if p == 0. or not training:
-        return x
-    keep = x.new_empty((x.shape[0], ) + (1, ) * (x.ndim - 1)).bernoulli_(1 - p)
-    return x * keep / (1 - p)
-
-
-def init_linear_or_norm(m):
-    """The ViT-family initialisation of one module (MiT, ViL, CvT): Linear weights truncated
-    normal (std 0.02), zero biases; LayerNorm weight 1, bias 0. True if ``m`` was one of them."""
-    if isinstance(m, nn.Linear):
-        trunc_normal_(m.weight, std=.02)
-        if m.bias is not None:
-            nn.init.zeros_(m.bias)
-        return True
-    if isinstance(m, nn.LayerNorm):
-        nn.init.ones_(m.weight)
-        nn.init.zeros_(m.bias)
-        return True
-    return False
 
 
 class OverlapPatchEmbed(nn.Module):
@@ -228,7 +206,7 @@ class MiT(BaseModule):
             self._load_pretrained(self.init_cfg['checkpoint'])
 
     def _load_pretrained(self, filename):
-        """Load a MiT checkpoint of any known layout. Stages built with another attention
+        """Load a MiT checkpoint of any known key layout. Stages built with another attention
         (``stage_attn_cfgs``) keep their fresh attention weights; everything else must match."""
         state = CheckpointLoader.load_checkpoint(filename, 'cpu')
         state = convert_mit_state_dict(state.get('state_dict', state))
@@ -258,7 +236,7 @@ class MiT(BaseModule):
 
 
 # --------------------------------------------------------------------------------------------
-# Checkpoint converters: official / HF transformers / mmseg 1.x layouts -> this module's keys.
+# Checkpoint converters: official / HF transformers / mmseg 1.x key layouts -> this module's keys.
 # Each maps a backbone state dict (no prefix) and raises on keys it does not know.
 # --------------------------------------------------------------------------------------------
 
@@ -268,8 +246,8 @@ _OFFICIAL_BLOCK = {
     'mlp.dwconv.dwconv': 'mlp.dwconv', 'mlp.fc2': 'mlp.fc2'}
 
 
-def _unknown(key, layout):
-    raise KeyError(f'unexpected key {key!r} for the {layout} MiT layout; is the checkpoint '
+def _unknown(key, key_layout):
+    raise KeyError(f'unexpected key {key!r} for the {key_layout} MiT layout; is the checkpoint '
                    f'in another layout? (see tools/model_converters/segformer_weights.py)')
 
 
@@ -381,8 +359,8 @@ def convert_mmseg_mit(state):
     return out
 
 
-def detect_mit_layout(state):
-    """Name the layout of a MiT state dict: 'ours', 'official', 'hf' or 'mmseg'."""
+def detect_mit_key_layout(state):
+    """Name the key layout of a MiT state dict: 'ours', 'official', 'hf' or 'mmseg'."""
     keys = list(state)
     if any(k.startswith('stages.') for k in keys):
         return 'ours'
@@ -401,8 +379,8 @@ MIT_CONVERTERS = {'ours': dict, 'official': convert_official_mit, 'hf': convert_
                   'mmseg': convert_mmseg_mit}
 
 
-def convert_mit_state_dict(state, layout=None):
-    """Convert a backbone state dict of any known layout to this module's keys.
+def convert_mit_state_dict(state, key_layout=None):
+    """Convert a backbone state dict of any known key layout to this module's keys.
 
     A whole model's state dict (an mmpretrain classifier or an mmseg segmentor: ``backbone.*``
     next to ``neck.*`` / ``head.*`` / ``decode_head.*``) gives its backbone."""
@@ -410,4 +388,4 @@ def convert_mit_state_dict(state, layout=None):
     if any(k.startswith('backbone.') for k in state):
         state = {k.removeprefix('backbone.'): v for k, v in state.items()
                  if k.startswith('backbone.')}
-    return MIT_CONVERTERS[layout or detect_mit_layout(state)](state)
+    return MIT_CONVERTERS[key_layout or detect_mit_key_layout(state)](state)

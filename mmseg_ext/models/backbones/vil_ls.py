@@ -23,13 +23,9 @@ from mmengine.registry import MODELS
 from torch import nn
 
 from ..layers import convert_official_ls_state_dict
-from .vit_block import (
-    FixedSizeBackbone,
-    MultiheadSelfAttention,
-    PreNormBlock,
-    check_input_size,
-    resolve_arch,
-)
+from ..layers.attention import MultiheadSelfAttention
+from ..layers.block import PreNormBlock
+from .fixed_size import FixedSizeBackbone, check_input_size, resolve_arch
 
 # depths, widths and heads of the official launch scripts (medium, base) and of ViL-Small
 # (microsoft/vision-longformer), whose LS version the official code can build but did not train.

@@ -9,7 +9,7 @@ from mmseg.registry import MODELS
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from ..layout import to_map, to_seq
+from ..layers.token_map import to_map, to_seq
 
 
 def _project(x, weight, bias=None):

@@ -7,22 +7,10 @@ from mmengine.model import BaseModel
 from mmengine.registry import MODELS
 
 from ..layers import CausalLSAttention1d
+from ..layers.mlp import Mlp
 
 #: (depth, embed_dims, num_heads, ffn_dims) of the paper's models (official launch scripts).
 ARCH_SETTINGS = {'12l': (12, 512, 8, 2048), '30l': (30, 512, 8, 2048)}
-
-
-class FeedForward(nn.Module):
-    """``fc2(dropout(GELU(fc1(x))))``, dropout after (official ``FeedForwardLayer``)."""
-
-    def __init__(self, embed_dims: int, ffn_dims: int, drop: float):
-        super().__init__()
-        self.fc1 = nn.Linear(embed_dims, ffn_dims)
-        self.fc2 = nn.Linear(ffn_dims, embed_dims)
-        self.drop = nn.Dropout(drop)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.drop(self.fc2(self.drop(F.gelu(self.fc1(x)))))
 
 
 class CausalLSLayer(nn.Module):
@@ -38,7 +26,7 @@ class CausalLSLayer(nn.Module):
                                         dp_rank, qkv_bias=False, proj_drop=drop, proj_bias=False,
                                         rel_pos=rel_pos, memory_compression=memory_compression)
         self.norm2 = nn.LayerNorm(embed_dims)
-        self.ff = FeedForward(embed_dims, ffn_dims, drop)
+        self.ff = Mlp(embed_dims, ffn_dims, drop=drop)  # official ``FeedForwardLayer``
 
     def forward(self, x: torch.Tensor, memory: torch.Tensor | None) -> torch.Tensor:
         h = self.norm1(x)

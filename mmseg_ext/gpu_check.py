@@ -21,8 +21,9 @@ gloo; no ``--amp``, as mmengine's AmpOptimWrapper needs a GPU). Its steps are fo
 process after it imported the stack once (a fresh interpreter costs about 8 s of CPU per step);
 on a GPU every step is a fresh interpreter, so that a broken CUDA context stays in its step.
 
-Only the standard library at module level: tools/misc/gpu_check.py loads this file by path, so
-that the check starts, and records why, even where the OpenMMLab stack cannot be imported.
+Only the standard library at module level (and this module is not in a subpackage whose
+``__init__`` imports torch), so that the check starts, and records why, even where the
+OpenMMLab stack cannot be imported.
 """
 import json
 import math
@@ -31,6 +32,7 @@ import platform
 import re
 import runpy
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -39,7 +41,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 #: Characters of a failed step's output kept in the JSON.
 TAIL = 3000
 
@@ -364,3 +366,19 @@ def summary(record: dict) -> str:
         return f"ok ({record['seconds']} s) " + json.dumps(record['result'])[:300]
     lines = record['error'].strip().splitlines()
     return f"{record['status']}: {lines[-1] if lines else ''}"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def run_gpu_check(out: Path, work_dir: Path, dry_run: bool, time_limit: float, mmcv_build: dict,
+                  only: list | None = None) -> dict:
+    """:func:`run_check` on a free port, then one line of how many steps were ok."""
+    report = run_check(out, work_dir, dry_run, time_limit, mmcv_build, free_port(), only)
+    failed = [name for name, step in report['steps'].items() if step['status'] != 'ok']
+    print(f'[gpu_check] wrote {out}: {len(report["steps"]) - len(failed)} of '
+          f'{len(report["steps"])} steps ok' + (f'; not ok: {" ".join(failed)}' if failed else ''))
+    return report
