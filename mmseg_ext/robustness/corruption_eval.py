@@ -53,7 +53,7 @@ def evaluation_pairs(corruptions, severities):
 
 
 def _insert_in_pipeline(pipeline, transform, before_pack):
-    from mmseg_ext.datasets.config_checks import type_name
+    from mmseg_ext.checks.config_walk import type_name
     for i, step in enumerate(pipeline):
         if before_pack and type_name(step) == 'PackInputs':
             pipeline.insert(i, transform)
