@@ -15,6 +15,8 @@ cheap to import:
   ``weights_only=False``.
 * :func:`make_checkpoint_errors_name_the_file` makes an unreadable (truncated, foreign) checkpoint
   fail with an error that names the file.
+* :func:`make_resume_replay_skipped_batches` makes onedl-mmengine's resume load the skipped
+  batches, as upstream does, so that the resumed run draws the same augmentations.
 * :func:`make_config_dump_keep_interrupts` keeps a Ctrl-C during a config dump a
   KeyboardInterrupt (mmengine turns it into ``SyntaxError: Failed to format the config file``).
 * :func:`patch_cityscapes_evaluation` lets the official Cityscapes evaluation run on numpy >= 2.4.
@@ -35,12 +37,14 @@ from .cityscapes import patch_cityscapes_evaluation
 from .config_dump import make_config_dump_keep_interrupts
 from .mmpretrain import prepare_mmpretrain_import
 from .post_import import when_imported
+from .resume_replay import make_resume_replay_skipped_batches
 
 prepare_mmpretrain_import()
 allow_mmengine_checkpoint_types()
 make_config_dump_keep_interrupts()
 for _fix in (make_checkpoint_saving_atomic, make_checkpoint_errors_name_the_file,
-             make_resume_read_config_as_data, make_mmengine_load_weights_only):
+             make_resume_read_config_as_data, make_mmengine_load_weights_only,
+             make_resume_replay_skipped_batches):
     when_imported('mmengine.runner', _fix)
 when_imported('cityscapesscripts.evaluation.evalPixelLevelSemanticLabeling',
               patch_cityscapes_evaluation)
@@ -49,5 +53,6 @@ __all__ = ['allow_mmengine_checkpoint_types', 'load_checkpoint_file',
            'make_checkpoint_errors_name_the_file', 'make_checkpoint_saving_atomic',
            'make_config_dump_keep_interrupts',
            'make_mmengine_load_weights_only', 'make_resume_read_config_as_data',
+           'make_resume_replay_skipped_batches',
            'patch_cityscapes_evaluation', 'prepare_mmpretrain_import', 'save_checkpoint_atomic',
            'when_imported']
