@@ -111,7 +111,7 @@ def recorded_head_inputs(model):
 
     def recorder(head):
         return lambda module, args, feats: records.append(
-            (head, [tuple(x.shape) for x in feats]))
+            (head, [tuple(map(int, x.shape)) for x in feats]))
 
     for module in model.modules():
         head = getattr(module, 'decode_head', None)
