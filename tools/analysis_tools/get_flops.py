@@ -17,8 +17,9 @@ modules of those registered types (the official CvT counter has no hook for LS a
 
 ``Flops:`` is what our implementation executes. SegFormer's ``AllMLPHead`` computes the paper's
 decoder folded (the same function, fewer MACs), so for it a second line gives the model as the
-paper counts it, with the head unfolded (B0 at 512 x 512: 4.2 G executed, 8.4 G as the paper);
-for every other model the two are equal and the first line says so.
+paper counts it, with the head unfolded (B0 at 512 x 512: 4.2 G executed, 8.5 G as the paper
+counts them; the paper gives 8.4 G). For every other model the two are equal and the first line
+says so.
 """
 import argparse
 
