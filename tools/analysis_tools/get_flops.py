@@ -57,5 +57,6 @@ def main():
     print(f'{"=" * 30}\nConfig: {args.config}\nInput shape: (3, {h}, {w})\n'
           f'{flops}Params: {params / 1e6:.2f} M\n{"=" * 30}')
 
+
 if __name__ == '__main__':
     main()
