@@ -8,6 +8,7 @@ from mmengine.registry import init_default_scope
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from mmseg_ext.models.decode_heads import AllMLPHead
+from mmseg_ext.utils.flops import count_flops
 
 # The 1/4 map is 17 x 21: the coarser levels (9 x 11, 5 x 6, 3 x 3) do not divide it evenly.
 LEVEL_SHAPES = [(17, 21), (9, 11), (5, 6), (3, 3)]
@@ -15,15 +16,17 @@ LEVEL_SHAPES = [(17, 21), (9, 11), (5, 6), (3, 3)]
 
 def unfolded_reference(head, feats):
     """Eq. 4 step by step: per level Linear(C_i, C) on the flattened tokens -> bilinear
-    upsampling to the 1/4 map (align_corners=False) -> concatenation in the order
+    upsampling of levels 2-4 to the 1/4 map (align_corners=False; level 1 is there already
+    and, as in the official code, not resized) -> concatenation in the order
     [c4, c3, c2, c1] -> 1x1 conv without bias -> BN -> ReLU -> Dropout2d -> 1x1 classifier."""
     size = feats[0].shape[2:]
     maps = []
     for x, linear in zip(feats, head.linear_c):
         b, _, h, w = x.shape
         tokens = linear(x.flatten(2).transpose(1, 2))
-        maps.append(F.interpolate(tokens.transpose(1, 2).reshape(b, -1, h, w), size,
-                                  mode='bilinear', align_corners=False))
+        y = tokens.transpose(1, 2).reshape(b, -1, h, w)
+        maps.append(y if not maps else F.interpolate(y, size, mode='bilinear',
+                                                     align_corners=False))
     x = F.conv2d(torch.cat(maps[::-1], dim=1), head.linear_fuse.conv.weight)
     bn = head.linear_fuse.bn
     x = F.batch_norm(x, bn.running_mean.clone(), bn.running_var.clone(), bn.weight, bn.bias,
@@ -127,3 +130,30 @@ def test_no_concatenated_map_at_quarter_resolution(training):
     with _WidestAtQuarter(LEVEL_SHAPES[0]) as mode:
         unfolded_reference(head, feats)
     assert mode.widest == 4 * head.channels  # the check sees the concatenation when it exists
+
+
+class _Unfolded(torch.nn.Module):
+
+    def __init__(self, head):
+        super().__init__()
+        self.head = head
+
+    def forward(self, feats):
+        return unfolded_reference(self.head, feats)
+
+
+@pytest.mark.parametrize('tensor_products', [True, False])
+@pytest.mark.parametrize('training', [False, True])
+@pytest.mark.parametrize('in_channels,channels', CONFIGS)
+def test_unfolded_extra_macs_is_what_the_unfolded_decoder_adds(in_channels, channels, training,
+                                                               tensor_products):
+    """FlopAnalyzer's count of the folded head plus ``unfolded_extra_macs`` is its count of the
+    decoder as written, to the MAC: with and without products of two tensors (forming F_i W_i),
+    in eval mode (BN folded) and in training (BN run by both)."""
+    head, feats = build_head(in_channels, channels)
+    head.train(training)
+    with torch.no_grad():
+        executed, _ = count_flops(head, (feats, ), tensor_products=tensor_products)
+        unfolded, _ = count_flops(_Unfolded(head), (feats, ), tensor_products=tensor_products)
+    extra = head.unfolded_extra_macs([f.shape for f in feats], weight_products=tensor_products)
+    assert executed + extra == unfolded

@@ -25,6 +25,9 @@ def test_get_flops_matches_paper_b0_512():
     folded = 8.4 - 4.295 + 0.034
     assert abs(flops - folded) / folded < 0.03
     assert round(params, 1) == 3.8  # paper: 3.8 M
+    as_paper = float(re.search(r'Flops as the paper counts them \(All-MLP head unfolded\): '
+                               r'([\d.]+) G', proc.stdout)[1])
+    assert abs(as_paper - 8.4) / 8.4 < 0.03
 
 
 def _flops(*args):

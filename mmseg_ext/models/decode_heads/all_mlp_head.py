@@ -66,6 +66,30 @@ class AllMLPHead(BaseDecodeHead):
         bias = sum(f @ linear.bias for f, linear in zip(fuse, self.linear_c))
         return weights, bias
 
+    def unfolded_extra_macs(self, input_shapes, weight_products=True):
+        """MACs the decoder as written (Eq. 4, the official layer order) spends beyond this
+        folded head, as mmengine's FlopAnalyzer counts both, on inputs of ``input_shapes``
+        (``[B, C_i, H_i, W_i]`` of every feature map passed to ``forward``).
+
+        With C the width, K the classes, N_i = H_i W_i of the selected levels (N_1 the finest):
+        both run the per-level projections (``W_i`` or ``F_i W_i``: B N_i C_i C each), the
+        bilinear upsampling of levels 2-4 to N_1 (level 1 is not resized) and the classifier
+        at N_1 (B N_1 C K). The decoder as written adds the fuse conv over the concatenated
+        channels, ``len(C_i) C^2 B N_1``, and in eval mode the BatchNorm on its output,
+        ``B C N_1`` (x2 with an affine map), which this head folds into its weights. This head
+        adds ``F_i W_i`` and ``F_i b_i``, ``C^2 (C_i + 1)`` per level once per forward: products
+        of two parameters, counted only with ``weight_products``.
+        """
+        batch, _, height, width = input_shapes[self.in_index[0]]
+        tokens = batch * height * width
+        extra = len(self.in_channels) * self.channels**2 * tokens
+        norm = self.linear_fuse.norm
+        if _eval_batch_norm_affine(norm) is not None:
+            extra += self.channels * tokens * (2 if norm.affine else 1)
+        if weight_products:
+            extra -= self.channels**2 * (sum(self.in_channels) + len(self.in_channels))
+        return extra
+
     def forward(self, inputs):
         inputs = self._transform_inputs(inputs)
         weights, bias = self.folded_projections()
