@@ -38,10 +38,17 @@ def toy_cityscapes(tmp_path_factory):
     return out
 
 
+# Tool runs see no transformers (mmseg_ext's optional `hf` extra), as on an install without it:
+# mmdet would load its BERT modules for GroundingDINO and mmengine its optimizers, about 1 s of
+# CPU per run that no config here uses. A test that needs it passes env={'BLOCKED_IMPORTS': ''}.
+BLOCKER = osp.join(REPO, 'tests', 'helpers', 'blocked_imports')
+
+
 def run_tool(*args, env=None, check=True, timeout=900):
     """Run a repo script with this interpreter; returns the CompletedProcess."""
-    full_env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get('PYTHONPATH', ''),
-                    PYTHON=sys.executable, OMP_NUM_THREADS='1')
+    full_env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+                        [BLOCKER, REPO, os.environ.get('PYTHONPATH', '')]),
+                    BLOCKED_IMPORTS='transformers', PYTHON=sys.executable, OMP_NUM_THREADS='1')
     full_env.update(env or {})
     cmd = [sys.executable, *args] if args[0].endswith('.py') else ['bash', *args]
     proc = subprocess.run(cmd, cwd=REPO, env=full_env, capture_output=True, text=True,

@@ -7,14 +7,13 @@ import os.path as osp
 import subprocess
 import sys
 
-from tests.conftest import REPO, run_tool
+from tests.conftest import BLOCKER, REPO, run_tool
 from tests.test_tools import write_config
 
 # What SegFormer does not need, though mmseg, mmdet, mmpretrain or the other families import it.
 # (matplotlib is not among them: mmengine's Visualizer, which every Runner builds, imports it.)
 NOT_FOR_SEGFORMER = ('transformers', 'mmpretrain', 'mmdet', 'torchvision', 'imagecorruptions',
                      'skimage')
-BLOCKER = osp.join(REPO, 'tests', 'helpers', 'blocked_imports')
 
 
 def imported_modules(code):

@@ -33,9 +33,18 @@ def _check_convertible(segmentor):
                         'remove model.auxiliary_head')
 
 
+def _transformers():
+    try:
+        import transformers
+    except ImportError as error:
+        raise ImportError(f'--to hf needs HF transformers ({error}): install the hf extra, '
+                          '`pip install "mmseg_ext[hf]"`') from None
+    return transformers
+
+
 def hf_config(segmentor, classes):
     """``transformers.SegformerConfig`` of ``segmentor`` with ``id2label`` from ``classes``."""
-    from transformers import SegformerConfig
+    SegformerConfig = _transformers().SegformerConfig
     _check_convertible(segmentor)
     backbone, head = segmentor.backbone, segmentor.decode_head
     if len(classes) != head.out_channels:
@@ -57,7 +66,7 @@ def hf_config(segmentor, classes):
 def save_hf_segformer(segmentor, out_dir, classes):
     """Write ``out_dir`` loadable by ``SegformerForSemanticSegmentation.from_pretrained``;
     the weights are checked to fill HF's model exactly (no missing or unexpected key)."""
-    from transformers import SegformerForSemanticSegmentation
+    SegformerForSemanticSegmentation = _transformers().SegformerForSemanticSegmentation
     config = hf_config(segmentor, classes)
     state = mit_to_hf(segmentor.backbone.state_dict())
     state.update(head_to_hf(segmentor.decode_head.state_dict()))
