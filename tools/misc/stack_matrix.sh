@@ -2,11 +2,11 @@
 # The compatibility matrix (docs/compatibility.md): one environment per stack, the smoke set of
 # tools/misc/stack_smoke.py in each, one JSON line per cell in $OUT (default
 # work_dirs/stack_matrix.jsonl). Not part of CI: each new torch build compiles mmcv (7-30 min).
-#   CELLS="upstream:2.6.0 upstream:2.15.0 onedl:2.6.0 onedl:2.15.0" (default)
+#   CELLS="upstream:2.7.1 upstream:2.15.0 onedl:2.7.1 onedl:2.15.0" (default)
 #   MATRIX_ROOT=/tmp/stack_matrix   where the environments go (about 5 GB each)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-CELLS=${CELLS:-upstream:2.6.0 upstream:2.15.0 onedl:2.6.0 onedl:2.15.0}
+CELLS=${CELLS:-upstream:2.7.1 upstream:2.15.0 onedl:2.7.1 onedl:2.15.0}
 ROOT=${MATRIX_ROOT:-/tmp/stack_matrix}
 OUT=${OUT:-work_dirs/stack_matrix.jsonl}
 mkdir -p "$ROOT" "$(dirname "$OUT")"
