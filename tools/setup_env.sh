@@ -36,9 +36,11 @@ fi
 
 $PIP install -q --upgrade pip
 # `===` picks the standard build (CUDA libraries bundled; runs on CPU too): torchvision exists
-# only as that build, and mmpretrain imports it.
+# only as that build, and mmpretrain imports it. setuptools: < 82 keeps the pkg_resources that
+# mmcv's setup.py imports; >= 77 reads onedl-mmcv's PEP 639 licence string (a venv's own 65.5
+# stays otherwise, where torch does not ask for a newer one).
 $PIP install -q "torch===$TORCH_VERSION" "torchvision===$TORCHVISION_VERSION" \
-  'setuptools<82' wheel ninja
+  'setuptools>=77,<82' wheel ninja
 torch_build=$($VENV/bin/python -c 'import torch; print(torch.__version__)')
 CACHE="$CACHE_ROOT/$STACK-torch-$torch_build$([ "${MMCV_CUDA:-0}" = 1 ] && echo -cuda || true)"
 mkdir -p "$CACHE"
