@@ -68,7 +68,7 @@ def main():
                            *END_TO_END], cwd=REPO, capture_output=True, text=True)
     lines = proc.stdout.strip().splitlines()
     result['end_to_end'] = {'exit': proc.returncode, 'summary': lines[-1] if lines else '',
-                            'failures': [ln for ln in lines if ln.startswith('FAILED')]}
+                            'failures': [ln for ln in lines if ln.startswith(('FAILED', 'ERROR'))]}
     result['ok'] = proc.returncode == 0 and not result.get('configs', {}).get('failed')
     print(json.dumps(result))
 
