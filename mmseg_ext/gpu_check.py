@@ -164,7 +164,7 @@ def check_steps(dry_run: bool, port: int) -> list:
     steps += [
         Step('ls_attention', ['-m', 'pytest', '-q', '-p', 'no:cacheprovider',
                               REPO / 'tests' / 'test_ls_attention_device.py'], 180, parse_pytest,
-             env=dict(MMSEG_EXT_TEST_DEVICE=device)),
+             env=dict(MMSEG_EXT_TEST_DEVICE=device, PYTEST_ADDOPTS='')),  # not the caller's
         Step('ls_attention_speed', [tools / 'analysis_tools' / 'benchmark_ls_attention.py',
                                     '--device', device,
                                     *(['--cases', '1d', '--repeats', '1', '--malloc', 'default']
