@@ -16,17 +16,17 @@ NOT_FOR_SEGFORMER = ('transformers', 'mmpretrain', 'mmdet', 'torchvision', 'imag
                      'skimage')
 
 
-def imported_modules(code):
-    """The modules a fresh interpreter has imported after running ``code`` (-X importtime)."""
-    proc = subprocess.run([sys.executable, '-X', 'importtime', '-c', code], cwd=REPO,
+def imported_modules(*argv):
+    """(stdout, the modules a fresh interpreter imported) of ``python -X importtime ARGV``."""
+    proc = subprocess.run([sys.executable, '-X', 'importtime', *argv], cwd=REPO,
                           capture_output=True, text=True, check=True,
                           env=dict(os.environ, PYTHONPATH=REPO))
-    return {line.split('|')[-1].strip() for line in proc.stderr.splitlines()
-            if line.startswith('import time:')}
+    return proc.stdout, {line.split('|')[-1].strip() for line in proc.stderr.splitlines()
+                         if line.startswith('import time:')}
 
 
 def test_import_mmseg_ext_loads_no_model_stack():
-    modules = imported_modules('import mmseg_ext')
+    _, modules = imported_modules('-c', 'import mmseg_ext')
     heavy = {'mmengine.runner', 'mmseg.models', 'mmcv.ops', 'matplotlib', *NOT_FOR_SEGFORMER}
     assert not heavy & modules
     assert not {m for m in modules if m.startswith('mmseg_ext.models')}
@@ -34,11 +34,8 @@ def test_import_mmseg_ext_loads_no_model_stack():
 
 def test_tool_help_imports_no_torch():
     for tool in ('tools/train.py', 'tools/test.py', 'tools/infer.py'):
-        proc = subprocess.run([sys.executable, '-X', 'importtime', tool, '--help'], cwd=REPO,
-                              capture_output=True, text=True, check=True,
-                              env=dict(os.environ, PYTHONPATH=REPO))
-        modules = {line.split('|')[-1].strip() for line in proc.stderr.splitlines()}
-        assert 'usage:' in proc.stdout
+        stdout, modules = imported_modules(tool, '--help')
+        assert 'usage:' in stdout
         assert not {'torch', 'mmseg', 'mmengine.runner'} & modules, tool
 
 
